@@ -1,0 +1,113 @@
+"""What every codec is: ``encode(scene, *, bpppb, psnr, device, progress) -> bytes`` and ``decode``.
+
+The base class does what all codecs share, so each codec only turns values
+into sections and back: it validates the input, writes the scene's
+description into the stream, wraps decode failures in the package's error,
+and restores dtype and nodata on the way out.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import ClassVar
+
+import numpy as np
+
+from .. import bitstream
+from ..errors import BitstreamError, InrError, SceneError
+from ..ratecontrol import Target
+from ..scene import Scene, restore_dtype
+from ..scene_header import decode_scene_header, encode_scene_header
+
+#: Turns a codec's own (header, sections) into the final stream bytes.
+Finish = Callable[[dict, dict[str, bytes]], bytes]
+
+
+def as_scene(value) -> Scene:
+    """Accept a Scene, or an array (B, H, W) / tensor, and return a Scene."""
+    if isinstance(value, Scene):
+        return value
+    if isinstance(value, (np.ndarray, list)) or hasattr(value, "detach"):
+        return Scene.from_array(value)
+    raise SceneError(f"expected a Scene or a (bands, height, width) array, got {type(value).__name__}")
+
+
+class Codec(ABC):
+    """Base class of every codec in the registry."""
+
+    #: Registry name, written into every stream.
+    name: ClassVar[str]
+    #: Bumped when the stream layout of this codec changes; decode refuses newer ones.
+    version: ClassVar[int] = 1
+
+    def encode(
+        self,
+        scene,
+        *,
+        bpppb: float | None = None,
+        psnr: float | None = None,
+        device=None,
+        progress: bool = True,
+    ) -> bytes:
+        """Compress ``scene`` to a stream of at most ``bpppb`` (or reaching per-band ``psnr`` dB)."""
+        scene = as_scene(scene)
+        target = Target.from_args(bpppb, psnr, scene.shape)
+        scene_head, scene_sections = encode_scene_header(scene)
+
+        def finish(header: dict, sections: dict[str, bytes]) -> bytes:
+            clash = scene_sections.keys() & sections.keys()
+            if clash or "scene" in header:
+                raise RuntimeError(f"codec {self.name} reuses reserved names {clash or 'scene'}")
+            return bitstream.pack(
+                self.name, self.version, {"scene": scene_head, **header}, {**scene_sections, **sections}
+            )
+
+        return self._encode(scene, target, finish, device=device, progress=progress)
+
+    def decode(self, data, *, device=None) -> Scene:
+        """Rebuild the scene from a stream; any damage raises :class:`BitstreamError`."""
+        stream = data if isinstance(data, bitstream.Stream) else bitstream.unpack(data)
+        if stream.codec != self.name:
+            raise BitstreamError(f"stream was written by codec {stream.codec!r}, not {self.name!r}")
+        if stream.codec_version > self.version:
+            raise BitstreamError(
+                f"{self.name} stream version {stream.codec_version} is newer than this "
+                f"torchgeo-inr decodes ({self.version}); upgrade torchgeo-inr"
+            )
+        meta = decode_scene_header(stream)
+        try:
+            values = self._decode(stream, meta["shape"], device=device)
+        except InrError:
+            raise
+        except Exception as err:  # a damaged payload must never surface as a library crash
+            raise BitstreamError(f"{self.name} payload could not be decoded: {type(err).__name__}: {err}") from err
+        values = np.asarray(values, dtype=np.float32)
+        if values.shape != meta["shape"]:
+            raise BitstreamError(f"{self.name} payload decoded to {values.shape}, header says {meta['shape']}")
+        if not np.isfinite(values).all():
+            raise BitstreamError(f"{self.name} payload decoded to non-finite values")
+        if np.issubdtype(meta["dtype"], np.integer):
+            values = restore_dtype(values, meta["dtype"]).astype(np.float32)
+        return Scene(
+            data=values,
+            wavelengths=meta["wavelengths"],
+            mask=meta["mask"],
+            dtype=meta["dtype"],
+            nodata=meta["nodata"] if meta["nodata"] is not None else (
+                float("nan") if np.issubdtype(meta["dtype"], np.floating) else None
+            ),
+            crs=meta["crs"],
+            transform=meta["transform"],
+        )
+
+    @abstractmethod
+    def _encode(self, scene: Scene, target: Target, finish: Finish, *, device, progress: bool) -> bytes:
+        """Search the codec's knobs for ``target`` and return ``finish(header, sections)``."""
+
+    @abstractmethod
+    def _decode(self, stream: bitstream.Stream, shape: tuple[int, int, int], *, device) -> np.ndarray:
+        """Values (B, H, W) in the original scale from the codec's own header and sections."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, version={self.version})"

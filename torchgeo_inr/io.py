@@ -1,0 +1,217 @@
+"""Readers and writers of hyperspectral scenes: MATLAB .mat (v5 and v7.3), .npy, GeoTIFF and ENVI.
+
+Every reader returns a :class:`~torchgeo_inr.scene.Scene` in (bands, height,
+width) order. Nothing here unpickles: .npy is read with ``allow_pickle=False``
+and .mat with scipy/h5py, which only read numeric arrays.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from .errors import SceneError
+from .scene import Scene
+
+MAT_SUFFIXES = {".mat"}
+NPY_SUFFIXES = {".npy"}
+TIFF_SUFFIXES = {".tif", ".tiff"}
+ENVI_SUFFIXES = {".hdr", ".img", ".dat", ".bsq", ".bil", ".bip", ".raw"}
+WAVELENGTH_NAMES = ("wavelengths", "wavelength", "wl", "lambda")
+
+
+# -- MATLAB -------------------------------------------------------------------
+def load_mat_arrays(path: str | Path) -> dict[str, np.ndarray]:
+    """All numeric arrays of a .mat file, v5 (scipy) or v7.3 (HDF5, h5py), in MATLAB axis order."""
+    path = Path(path)
+    import scipy.io
+
+    try:
+        raw = scipy.io.loadmat(path)
+        return {
+            k: v
+            for k, v in raw.items()
+            if not k.startswith("__") and isinstance(v, np.ndarray) and v.dtype.kind in "biuf"
+        }
+    except NotImplementedError:  # v7.3 files are HDF5
+        pass
+    except ValueError as err:
+        raise SceneError(f"{path} is not a readable MATLAB file: {err}") from err
+    import h5py
+
+    out: dict[str, np.ndarray] = {}
+    with h5py.File(path, "r") as f:
+        for name, item in f.items():
+            if isinstance(item, h5py.Dataset) and item.dtype.kind in "biuf":
+                # HDF5 stores MATLAB's column-major arrays with the axes reversed.
+                out[name] = np.asarray(item[()]).transpose(tuple(range(item.ndim))[::-1])
+    return out
+
+
+def read_mat(path: str | Path, variable: str | None = None, *, band_axis: int = -1) -> Scene:
+    """Read a scene from a .mat file; the data variable is the one 3-D array unless named.
+
+    Hyperspectral .mat files store (H, W, B), hence ``band_axis=-1``. A 1-D
+    variable named like ``wavelengths`` with one value per band becomes the
+    wavelengths.
+    """
+    arrays = load_mat_arrays(path)
+    if variable is None:
+        cubes = [k for k, v in arrays.items() if v.ndim == 3]
+        if len(cubes) != 1:
+            raise SceneError(
+                f"{path}: expected exactly one 3-D array, found {cubes or 'none'}; name one with variable="
+            )
+        variable = cubes[0]
+    if variable not in arrays:
+        raise SceneError(f"{path} has no numeric variable {variable!r}; it has {sorted(arrays)}")
+    data = arrays[variable]
+    n_bands = data.shape[band_axis] if data.ndim == 3 else 1
+    wavelengths = None
+    for name in WAVELENGTH_NAMES:
+        if name in arrays and arrays[name].size == n_bands:
+            wavelengths = arrays[name].reshape(-1)
+            break
+    nodata = None
+    if "nodata" in arrays and arrays["nodata"].size == 1:
+        nodata = float(arrays["nodata"].reshape(-1)[0])
+    return Scene.from_array(data, wavelengths=wavelengths, band_axis=band_axis, nodata=nodata)
+
+
+def write_mat(scene: Scene, path: str | Path, variable: str = "data") -> None:
+    """Write (H, W, B) in the original dtype, plus ``wavelengths`` and ``nodata`` when known."""
+    import scipy.io
+
+    contents: dict[str, np.ndarray] = {variable: np.moveaxis(scene.to_numpy(), 0, -1)}
+    if scene.wavelengths is not None:
+        contents["wavelengths"] = scene.wavelengths
+    if scene.nodata is not None and scene.mask is not None:
+        contents["nodata"] = np.array(scene.nodata)
+    scipy.io.savemat(path, contents, do_compression=True)
+
+
+# -- NumPy ---------------------------------------------------------------------
+def read_npy(path: str | Path, *, band_axis: int = 0, nodata: float | None = None) -> Scene:
+    """Read a (B, H, W) .npy file (``band_axis`` for other orders); pickled arrays are refused."""
+    try:
+        data = np.load(path, allow_pickle=False)
+    except ValueError as err:
+        raise SceneError(f"{path} is not a plain numeric .npy array: {err}") from err
+    return Scene.from_array(data, band_axis=band_axis, nodata=nodata)
+
+
+def write_npy(scene: Scene, path: str | Path) -> None:
+    """Write (B, H, W) in the original dtype (NaN or the nodata value where masked)."""
+    np.save(path, scene.to_numpy(), allow_pickle=False)
+
+
+# -- GeoTIFF and ENVI (rasterio) ---------------------------------------------
+def _parse_envi_list(text: str) -> list[float]:
+    return [float(v) for v in re.findall(r"[-+]?\d*\.?\d+(?:[eE][-+]?\d+)?", text)]
+
+
+def _to_nm(values: list[float], units: str | None) -> np.ndarray:
+    wl = np.asarray(values, dtype=np.float64)
+    units = (units or "").strip().lower()
+    if units.startswith("micro") or units in {"um", "µm"} or (not units and wl.max() < 30):
+        wl = wl * 1000.0
+    return wl
+
+
+def _rasterio_wavelengths(src) -> np.ndarray | None:
+    envi = src.tags(ns="ENVI")
+    if "wavelength" in envi:
+        values = _parse_envi_list(envi["wavelength"])
+        if len(values) == src.count:
+            return _to_nm(values, envi.get("wavelength_units"))
+    per_band = [src.tags(b) for b in range(1, src.count + 1)]
+    if all("wavelength" in t for t in per_band):
+        return _to_nm([float(t["wavelength"]) for t in per_band], per_band[0].get("wavelength_units"))
+    return None
+
+
+def read_raster(path: str | Path) -> Scene:
+    """Read GeoTIFF or ENVI through rasterio, keeping CRS, transform, nodata and wavelengths."""
+    import rasterio
+    from rasterio.errors import RasterioIOError
+
+    try:
+        with rasterio.open(path) as src:
+            data = src.read()
+            crs = src.crs.to_wkt() if src.crs else None
+            transform = tuple(src.transform)[:6] if not src.transform.is_identity else None
+            wavelengths = _rasterio_wavelengths(src)
+            nodata = src.nodata
+    except RasterioIOError as err:
+        raise SceneError(f"cannot read {path} as a raster: {err}") from err
+    return Scene.from_array(data, wavelengths=wavelengths, nodata=nodata, crs=crs, transform=transform)
+
+
+def write_raster(scene: Scene, path: str | Path, driver: str | None = None) -> None:
+    """Write GeoTIFF (default for .tif) or ENVI, with per-band wavelength tags, CRS and transform."""
+    import rasterio
+    from rasterio.transform import Affine
+
+    path = Path(path)
+    if driver is None:
+        driver = "GTiff" if path.suffix.lower() in TIFF_SUFFIXES else "ENVI"
+    if driver == "ENVI" and path.suffix.lower() == ".hdr":
+        path = path.with_suffix(".img")
+    data = scene.to_numpy()
+    profile = dict(
+        driver=driver,
+        width=scene.width,
+        height=scene.height,
+        count=scene.bands,
+        dtype=data.dtype.name,
+        crs=scene.crs,
+        transform=Affine(*scene.transform) if scene.transform else Affine.identity(),
+    )
+    if scene.mask is not None and scene.nodata is not None:
+        profile["nodata"] = scene.nodata
+    if driver == "GTiff":
+        profile.update(compress="deflate")
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+        if scene.wavelengths is not None:
+            for b, wl in enumerate(scene.wavelengths, start=1):
+                dst.update_tags(b, wavelength=repr(float(wl)), wavelength_units="Nanometers")
+            if driver == "ENVI":
+                values = ", ".join(repr(float(v)) for v in scene.wavelengths)
+                dst.update_tags(ns="ENVI", wavelength="{" + values + "}", wavelength_units="Nanometers")
+
+
+# -- dispatch -----------------------------------------------------------------
+def read_scene(path: str | Path, **kwargs) -> Scene:
+    """Read any supported file; the format follows from the extension."""
+    path = Path(path)
+    if not path.exists():
+        raise SceneError(f"no such file: {path}")
+    suffix = path.suffix.lower()
+    if suffix in MAT_SUFFIXES:
+        return read_mat(path, **kwargs)
+    if suffix in NPY_SUFFIXES:
+        return read_npy(path, **kwargs)
+    if suffix in TIFF_SUFFIXES or suffix in ENVI_SUFFIXES:
+        return read_raster(path)
+    raise SceneError(
+        f"cannot tell the format of {path.name}: use .mat, .npy, .tif or an ENVI .hdr/.img"
+    )
+
+
+def write_scene(scene: Scene, path: str | Path) -> None:
+    """Write a scene; the format follows from the extension (.npy, .mat, .tif, ENVI .hdr/.img)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in NPY_SUFFIXES:
+        write_npy(scene, path)
+    elif suffix in MAT_SUFFIXES:
+        write_mat(scene, path)
+    elif suffix in TIFF_SUFFIXES:
+        write_raster(scene, path, driver="GTiff")
+    elif suffix in ENVI_SUFFIXES:
+        write_raster(scene, path, driver="ENVI")
+    else:
+        raise SceneError(f"cannot write {path.name}: use .npy, .mat, .tif or .hdr/.img")
