@@ -113,7 +113,7 @@ def is_stream(data) -> bool:
 def unpack(data) -> Stream:
     """Parse and verify a stream; raise :class:`BitstreamError` for anything foreign or damaged."""
     try:
-        data = bytes(data)
+        data = bytes(memoryview(data))
     except TypeError:
         raise BitstreamError(f"expected bytes, got {type(data).__name__}") from None
     if len(data) < len(MAGIC) + 4:

@@ -25,4 +25,11 @@ class UnknownCodecError(InrError, KeyError):
 
 
 class RateError(InrError, ValueError):
-    """The requested rate or quality cannot be reached by this codec on this scene."""
+    """The requested rate or quality cannot be reached by this codec on this scene.
+
+    ``smallest`` is the byte count of the smallest stream the codec could write, when known.
+    """
+
+    def __init__(self, message: str, smallest: int | None = None):
+        super().__init__(message)
+        self.smallest = smallest

@@ -8,6 +8,7 @@ and .mat with scipy/h5py, which only read numeric arrays.
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +27,11 @@ WAVELENGTH_NAMES = ("wavelengths", "wavelength", "wl", "lambda")
 def load_mat_arrays(path: str | Path) -> dict[str, np.ndarray]:
     """All numeric arrays of a .mat file, v5 (scipy) or v7.3 (HDF5, h5py), in MATLAB axis order."""
     path = Path(path)
+    import h5py
     import scipy.io
 
+    if h5py.is_hdf5(path):  # v7.3
+        return _load_mat_hdf5(path)
     try:
         raw = scipy.io.loadmat(path)
         return {
@@ -35,10 +39,11 @@ def load_mat_arrays(path: str | Path) -> dict[str, np.ndarray]:
             for k, v in raw.items()
             if not k.startswith("__") and isinstance(v, np.ndarray) and v.dtype.kind in "biuf"
         }
-    except NotImplementedError:  # v7.3 files are HDF5
-        pass
-    except ValueError as err:
+    except (ValueError, NotImplementedError) as err:
         raise SceneError(f"{path} is not a readable MATLAB file: {err}") from err
+
+
+def _load_mat_hdf5(path: Path) -> dict[str, np.ndarray]:
     import h5py
 
     out: dict[str, np.ndarray] = {}
@@ -137,8 +142,13 @@ def read_raster(path: str | Path) -> Scene:
     import rasterio
     from rasterio.errors import RasterioIOError
 
+    from rasterio.errors import NotGeoreferencedWarning
+
     try:
-        with rasterio.open(path) as src:
+        with warnings.catch_warnings():  # a plain (non-geo) scene is fine
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            src = rasterio.open(path)
+        with src:
             data = src.read()
             crs = src.crs.to_wkt() if src.crs else None
             transform = tuple(src.transform)[:6] if not src.transform.is_identity else None
@@ -166,14 +176,21 @@ def write_raster(scene: Scene, path: str | Path, driver: str | None = None) -> N
         height=scene.height,
         count=scene.bands,
         dtype=data.dtype.name,
-        crs=scene.crs,
-        transform=Affine(*scene.transform) if scene.transform else Affine.identity(),
     )
+    if scene.crs:
+        profile["crs"] = scene.crs
+    if scene.transform:
+        profile["transform"] = Affine(*scene.transform)
     if scene.mask is not None and scene.nodata is not None:
         profile["nodata"] = scene.nodata
     if driver == "GTiff":
         profile.update(compress="deflate")
-    with rasterio.open(path, "w", **profile) as dst:
+    from rasterio.errors import NotGeoreferencedWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        dst = rasterio.open(path, "w", **profile)
+    with dst:
         dst.write(data)
         if scene.wavelengths is not None:
             for b, wl in enumerate(scene.wavelengths, start=1):

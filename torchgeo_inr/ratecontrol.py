@@ -68,7 +68,8 @@ def fit_bytes(
     best = make(lo)
     if len(best) > max_bytes:
         raise RateError(
-            f"cannot go as low as {max_bytes} bytes: the smallest stream is {len(best)} bytes"
+            f"cannot go as low as {max_bytes} bytes: the smallest stream is {len(best)} bytes",
+            smallest=len(best),
         )
     best_knob = lo
     top = make(hi)
@@ -105,7 +106,11 @@ def fit_quality(
         raise RateError(f"cannot reach {target:.2f} dB: the best this codec gives is {reached:.2f} dB")
     for _ in range(iterations):
         mid = (lo + hi) / 2
-        stream = make(mid)
+        try:
+            stream = make(mid)
+        except RateError:  # the knob is below what the codec can write: too low
+            lo = mid
+            continue
         if quality(stream) >= target:
             hi, best = mid, stream
         else:

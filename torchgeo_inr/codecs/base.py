@@ -15,7 +15,7 @@ from typing import ClassVar
 import numpy as np
 
 from .. import bitstream
-from ..errors import BitstreamError, InrError, SceneError
+from ..errors import BitstreamError, InrError, RateError, SceneError
 from ..ratecontrol import Target
 from ..scene import Scene, restore_dtype
 from ..scene_header import decode_scene_header, encode_scene_header
@@ -63,7 +63,17 @@ class Codec(ABC):
                 self.name, self.version, {"scene": scene_head, **header}, {**scene_sections, **sections}
             )
 
-        return self._encode(scene, target, finish, device=device, progress=progress)
+        try:
+            return self._encode(scene, target, finish, device=device, progress=progress)
+        except RateError as err:
+            if err.smallest is None or target.bpppb is None:
+                raise
+            lowest = target.bpppb_of(err.smallest)
+            raise RateError(
+                f"{self.name} cannot reach {target.bpppb:g} bpppb on this {'x'.join(map(str, scene.shape))} "
+                f"scene: its smallest stream is {err.smallest} bytes = {lowest:.4g} bpppb",
+                smallest=err.smallest,
+            ) from None
 
     def decode(self, data, *, device=None) -> Scene:
         """Rebuild the scene from a stream; any damage raises :class:`BitstreamError`."""

@@ -1,0 +1,135 @@
+"""Behaviour every registered codec shares, run on tiny synthetic scenes (CPU, seconds)."""
+
+import numpy as np
+import pytest
+from conftest import synthetic_cube
+
+from torchgeo_inr import compress, metrics
+from torchgeo_inr.errors import BitstreamError, RateError, SceneError
+from torchgeo_inr.scene import Scene
+
+CLASSICAL = ["jpeg2000", "pca-jpeg2000"]
+
+
+@pytest.fixture(scope="module")
+def scene():
+    cube = synthetic_cube(16, 48, 40, seed=3)
+    return Scene.from_array(
+        cube, wavelengths=np.linspace(400, 1000, 16), crs="EPSG:4326", transform=(1, 0, 10, 0, -1, 50)
+    )
+
+
+@pytest.mark.parametrize("codec", CLASSICAL)
+@pytest.mark.parametrize("rate", [0.5, 1.0, 2.0])
+def test_rate_is_kept_by_the_bytes(scene, codec, rate):
+    data = compress.encode(scene, codec, bpppb=rate, progress=False)
+    real = metrics.bpppb(len(data), scene.shape)
+    assert 0.9 * rate <= real <= rate
+    assert compress.info(data)["bpppb"] == pytest.approx(real)
+
+
+@pytest.mark.parametrize("codec", CLASSICAL)
+def test_round_trip_keeps_everything(scene, codec):
+    data = compress.encode(scene, codec, bpppb=2.0, progress=False)
+    out = compress.decode(data)
+    assert out.shape == scene.shape and out.dtype == np.uint16
+    assert out.to_numpy().dtype == np.uint16
+    np.testing.assert_allclose(out.wavelengths, scene.wavelengths)
+    assert out.crs == scene.crs and out.transform == scene.transform
+    assert metrics.psnr_per_band(scene.to_numpy(), out.to_numpy()) > 30
+
+
+def test_pca_beats_per_band_jpeg2000(scene):
+    quality = {}
+    for codec in CLASSICAL:
+        out = compress.decode(compress.encode(scene, codec, bpppb=0.5, progress=False))
+        quality[codec] = metrics.psnr_per_band(scene.data, out.data)
+    assert quality["pca-jpeg2000"] > quality["jpeg2000"] + 3
+
+
+@pytest.mark.parametrize("codec", CLASSICAL)
+def test_odd_size_comes_back_at_its_own_size(codec):
+    cube = synthetic_cube(11, 37, 53, seed=5)
+    out = compress.decode(compress.encode(cube, codec, bpppb=2.0, progress=False))
+    assert out.shape == (11, 37, 53)
+
+
+@pytest.mark.parametrize("codec", CLASSICAL)
+@pytest.mark.parametrize("dtype", ["uint8", "int16", "float32", "float64"])
+def test_dtypes_come_back(codec, dtype):
+    cube = synthetic_cube(6, 20, 18, seed=1).astype(np.float64)
+    if dtype == "uint8":
+        cube = cube / 40
+    elif dtype == "int16":
+        cube = cube - 4000
+    elif dtype.startswith("float"):
+        cube = cube / 10000
+    cube = cube.astype(dtype)
+    out = compress.decode(compress.encode(cube, codec, bpppb=4.0, progress=False))
+    back = out.to_numpy()
+    assert back.dtype == np.dtype(dtype)
+    if np.issubdtype(back.dtype, np.integer):
+        info = np.iinfo(back.dtype)
+        assert back.min() >= info.min and back.max() <= info.max
+
+
+@pytest.mark.parametrize("codec", CLASSICAL)
+def test_nodata_is_stored_and_given_back(codec):
+    cube = synthetic_cube(6, 20, 18, seed=2).astype(np.float32)
+    cube[:, 3:6, 4:9] = np.nan
+    cube[2, 10, 10] = np.nan
+    out = compress.decode(compress.encode(cube, codec, bpppb=4.0, progress=False)).to_numpy()
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(cube))
+    assert metrics.psnr_per_band(np.nan_to_num(cube), np.nan_to_num(out), np.isnan(cube)) > 25
+
+
+@pytest.mark.parametrize("codec", CLASSICAL)
+def test_constant_bands_and_tiny_scenes(codec):
+    cube = synthetic_cube(5, 9, 7, seed=4)
+    cube[1] = 1234
+    out = compress.decode(compress.encode(cube, codec, bpppb=40.0, progress=False)).to_numpy()
+    assert out.shape == cube.shape
+    assert np.abs(out[1].astype(int) - 1234).max() <= 2
+    single = np.full((1, 1, 1), 5.0, dtype=np.float32)
+    assert compress.decode(compress.encode(single, codec, bpppb=8000.0, progress=False)).shape == (1, 1, 1)
+
+
+@pytest.mark.parametrize("codec", CLASSICAL)
+def test_unreachable_rate_is_a_clear_error(scene, codec):
+    with pytest.raises(RateError, match=f"{codec} cannot reach 0.001 bpppb on this 16x48x40 scene: its smallest"):
+        compress.encode(scene, codec, bpppb=0.001, progress=False)
+
+
+def test_psnr_target_is_reached(scene):
+    data = compress.encode(scene, "pca-jpeg2000", psnr=40.0, progress=False)
+    out = compress.decode(data)
+    assert metrics.psnr_per_band(scene.data, out.data) >= 40.0
+    looser = compress.encode(scene, "pca-jpeg2000", psnr=33.0, progress=False)
+    assert len(looser) < len(data)
+
+
+def test_bad_arguments(scene):
+    with pytest.raises(RateError, match="either bpppb or psnr"):
+        compress.encode(scene, "jpeg2000", bpppb=1.0, psnr=30.0)
+    with pytest.raises(RateError, match="positive"):
+        compress.encode(scene, "jpeg2000", bpppb=-1.0)
+    with pytest.raises(SceneError, match="3-D"):
+        compress.encode(np.zeros((2, 2, 2, 2)), "jpeg2000")
+
+
+def test_codec_mismatch_and_damage(scene):
+    from torchgeo_inr.registry import get_codec
+
+    data = compress.encode(scene, "pca-jpeg2000", bpppb=1.0, progress=False)
+    with pytest.raises(BitstreamError, match="written by codec 'pca-jpeg2000'"):
+        get_codec("jpeg2000").decode(data)
+    with pytest.raises(BitstreamError, match="checksum"):
+        compress.decode(data[: len(data) // 2])
+
+
+def test_info_describes_the_stream(scene):
+    data = compress.encode(scene, "jpeg2000", bpppb=1.0, progress=False)
+    about = compress.info(data)
+    assert about["codec"] == "jpeg2000" and about["shape"] == scene.shape
+    assert about["bytes"] == len(data) and about["dtype"] == "uint16"
+    assert sum(about["sections"].values()) < len(data)

@@ -1,0 +1,86 @@
+"""Thousands of damaged streams thrown at decode: only BitstreamError may come out.
+
+Plain mutations (flips, cuts, insertions) must all be caught. Mutations whose
+checksum was then recomputed (a deliberate tamperer) must give either
+BitstreamError or a well-formed scene of the shape the header states, never
+another exception, a crash or a hang.
+"""
+
+import struct
+import time
+import zlib
+
+import numpy as np
+import pytest
+from conftest import synthetic_cube
+
+from torchgeo_inr import compress
+from torchgeo_inr.errors import BitstreamError
+from torchgeo_inr.scene import Scene
+
+
+def _mutate(data: bytes, rng: np.random.Generator) -> bytes:
+    buf = bytearray(data)
+    kind = rng.integers(6)
+    pos = int(rng.integers(len(buf)))
+    if kind == 0:
+        buf[pos] ^= 1 << int(rng.integers(8))
+    elif kind == 1:
+        buf[pos] = int(rng.integers(256))
+    elif kind == 2:
+        del buf[pos:]
+    elif kind == 3:
+        buf[pos:pos] = rng.bytes(int(rng.integers(1, 16)))
+    elif kind == 4:
+        del buf[pos : pos + int(rng.integers(1, 32))]
+    else:
+        n = int(rng.integers(1, 8))
+        buf[pos : pos + n] = b"\xff" * n
+    return bytes(buf)
+
+
+def _resign(data: bytes) -> bytes:
+    if len(data) < 4:
+        return data
+    return data[:-4] + struct.pack("<I", zlib.crc32(data[:-4]))
+
+
+@pytest.fixture(scope="module")
+def streams():
+    cube = synthetic_cube(4, 12, 10, seed=7).astype(np.float32)
+    cube[0, 0, 0] = np.nan
+    scene = Scene.from_array(cube, wavelengths=[450, 550, 650, 750])
+    return {codec: compress.encode(scene, codec, bpppb=16.0, progress=False) for codec in ("jpeg2000", "pca-jpeg2000")}
+
+
+@pytest.mark.parametrize("codec", ["jpeg2000", "pca-jpeg2000"])
+def test_plain_mutations_always_raise_bitstream_error(streams, codec):
+    rng = np.random.default_rng(0)
+    original = streams[codec]
+    for _ in range(1500):
+        damaged = _mutate(original, rng)
+        if damaged == original:
+            continue
+        with pytest.raises(BitstreamError):
+            compress.decode(damaged)
+
+
+@pytest.mark.parametrize("codec", ["jpeg2000", "pca-jpeg2000"])
+def test_tampered_streams_with_valid_checksum(streams, codec):
+    rng = np.random.default_rng(1)
+    original = streams[codec]
+    outcomes = {"error": 0, "scene": 0}
+    for _ in range(500):
+        damaged = _resign(_mutate(original[:-4], rng) + b"\0\0\0\0")
+        start = time.perf_counter()
+        try:
+            scene = compress.decode(damaged)
+        except BitstreamError as err:
+            assert str(err)
+            outcomes["error"] += 1
+        else:
+            assert scene.data.shape == compress.info(damaged)["shape"]
+            assert np.isfinite(scene.data).all()
+            outcomes["scene"] += 1
+        assert time.perf_counter() - start < 5.0
+    assert outcomes["error"] > 0

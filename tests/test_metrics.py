@@ -1,0 +1,64 @@
+import numpy as np
+import pytest
+import torch
+from torchmetrics.functional.classification import multiclass_confusion_matrix
+
+from torchgeo_inr import metrics
+
+
+def test_psnr_per_band_by_hand():
+    a = np.zeros((2, 2, 2))
+    a[0] = 10.0
+    a[1] = 4.0
+    b = a.copy()
+    b[0, 0, 0] += 1.0  # MSE 0.25, peak 10
+    b[1] += 2.0  # MSE 4, peak 4
+    expected = (10 * np.log10(100 / 0.25) + 10 * np.log10(16 / 4)) / 2
+    assert metrics.psnr_per_band(a, b) == pytest.approx(expected)
+
+
+def test_psnr_global_by_hand():
+    a = np.array([[[0.0, 8.0]]])
+    b = np.array([[[1.0, 8.0]]])
+    assert metrics.psnr_global(a, b) == pytest.approx(10 * np.log10(64 / 0.5))
+
+
+def test_psnr_ignores_masked():
+    a = np.ones((1, 2, 2))
+    b = a.copy()
+    b[0, 0, 0] = 100.0
+    mask = np.zeros_like(a, dtype=bool)
+    mask[0, 0, 0] = True
+    assert metrics.psnr_per_band(a, b, mask) == metrics.PSNR_CAP_DB
+
+
+def test_sam_degrees():
+    a = np.array([1.0, 0.0]).reshape(2, 1, 1)
+    b = np.array([1.0, 1.0]).reshape(2, 1, 1)
+    assert metrics.sam_degrees(a, b) == pytest.approx(45.0)
+    assert metrics.sam_degrees(a, 3 * a) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_ssim_identical_is_one(cube):
+    assert metrics.ssim(cube, cube) == pytest.approx(1.0, abs=1e-4)
+    assert metrics.ssim(cube, cube + np.random.default_rng(0).normal(0, 500, cube.shape)) < 0.9
+
+
+def test_rate_measures():
+    assert metrics.bpppb(1000, (200, 10, 10)) == pytest.approx(0.4)
+    assert metrics.compression_ratio(1000, (200, 10, 10)) == pytest.approx(40.0)
+
+
+def test_classification_scores_match_confusion_matrix():
+    target = torch.tensor([0, 0, 0, 0, 1, 1, 2, 2, 2, 2])
+    preds = torch.tensor([0, 0, 1, 0, 1, 2, 2, 2, 0, 2])
+    cm = multiclass_confusion_matrix(preds, target, 3).double()
+    oa = cm.trace() / cm.sum()
+    aa = (cm.diag() / cm.sum(1)).mean()
+    pe = (cm.sum(0) * cm.sum(1)).sum() / cm.sum() ** 2
+    kappa = (oa - pe) / (1 - pe)
+    scores = metrics.classification_scores(preds, target, 3)
+    assert scores["oa"] == pytest.approx(0.7)
+    assert scores["oa"] == pytest.approx(float(oa))
+    assert scores["aa"] == pytest.approx(float(aa))
+    assert scores["kappa"] == pytest.approx(float(kappa))
