@@ -32,3 +32,17 @@ __all__ = [
     "register_codec",
     "write_scene",
 ]
+
+# The xarray face (plugins/, installed as torchgeo_inr.plugins): importing it
+# registers the ``.inr`` accessor on Datasets and DataArrays. xarray has no
+# entry point for accessors, hence this import; Dask is imported only when used.
+try:
+    import xarray as _xarray  # noqa: F401
+except ImportError:  # the engine works without xarray
+    pass
+else:
+    from .plugins import xarray_accessor as _xarray_accessor  # noqa: F401
+    from .plugins.archive import open_compressed
+    from .plugins.open import open_scene
+
+    __all__ += ["open_compressed", "open_scene"]

@@ -126,16 +126,18 @@ def unpack(data) -> Stream:
     reader = _Reader(body)
     reader.take(len(MAGIC), "magic")
     (version,) = reader.unpack("<B", "format version")
-    if version > FORMAT_VERSION:
-        raise BitstreamError(
-            f"stream format version {version} is newer than this torchgeo-inr reads "
-            f"({FORMAT_VERSION}); upgrade torchgeo-inr"
-        )
+    newer = (
+        f"stream format version {version} is newer than this torchgeo-inr reads "
+        f"({FORMAT_VERSION}); upgrade torchgeo-inr"
+    )
     if zlib.crc32(body) != crc:
-        raise BitstreamError(
+        damaged = (
             "checksum mismatch: the stream is damaged or truncated "
             f"({len(data)} bytes, CRC-32 {zlib.crc32(body):08x} != stored {crc:08x})"
         )
+        raise BitstreamError(f"{newer}, or {damaged}" if version > FORMAT_VERSION else damaged)
+    if version > FORMAT_VERSION:
+        raise BitstreamError(newer)
     if version < 1:
         raise BitstreamError(f"stream format version {version} is not valid")
     (n,) = reader.unpack("<B", "codec name length")

@@ -200,6 +200,14 @@ def write_raster(scene: Scene, path: str | Path, driver: str | None = None) -> N
                 dst.update_tags(ns="ENVI", wavelength="{" + values + "}", wavelength_units="Nanometers")
 
 
+def _envi_data_file(header: Path) -> Path:
+    for suffix in ("", *sorted(ENVI_SUFFIXES - {".hdr"})):
+        candidate = header.with_suffix(suffix)
+        if candidate.is_file():
+            return candidate
+    raise SceneError(f"{header} is an ENVI header, but no data file (.img, .dat, .raw...) is beside it")
+
+
 # -- dispatch -----------------------------------------------------------------
 def read_scene(path: str | Path, **kwargs) -> Scene:
     """Read any supported file; the format follows from the extension."""
@@ -211,6 +219,8 @@ def read_scene(path: str | Path, **kwargs) -> Scene:
         return read_mat(path, **kwargs)
     if suffix in NPY_SUFFIXES:
         return read_npy(path, **kwargs)
+    if suffix == ".hdr":  # GDAL opens ENVI through the data file beside the header
+        path = _envi_data_file(path)
     if suffix in TIFF_SUFFIXES or suffix in ENVI_SUFFIXES:
         return read_raster(path)
     raise SceneError(

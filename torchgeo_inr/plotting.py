@@ -1,7 +1,8 @@
 """Pictures of results: false-colour previews and rate-distortion curves.
 
-Matplotlib runs on the Agg backend, so plots are written to files on machines
-without a display (CI, servers) and nothing here opens a window.
+Figures are built with matplotlib's object API (no pyplot), so they are
+written to files on machines without a display (CI, servers), nothing opens a
+window, and a user's own backend (Jupyter, Qt) is left alone.
 """
 
 from __future__ import annotations
@@ -9,11 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 #: Red, green and blue of a natural-colour picture, in nm.
 RGB_NM = (640.0, 550.0, 460.0)
@@ -24,7 +23,7 @@ STRETCH_PERCENTILES = (2.0, 98.0)
 def rgb_bands(wavelengths, bands: int) -> list[int]:
     """Indices of the bands nearest 640/550/460 nm; without wavelengths, three bands spread over the cube."""
     if wavelengths is None:
-        return [round(bands * f) for f in (0.75, 0.5, 0.25)]
+        return [int(bands * f) for f in (0.75, 0.5, 0.25)]
     wavelengths = np.asarray(wavelengths, dtype=np.float64)
     return [int(np.argmin(np.abs(wavelengths - nm))) for nm in RGB_NM]
 
@@ -54,11 +53,15 @@ def plot_rate_distortion(rows: Iterable[Mapping], path, *, title: str | None = N
     for row in rows:
         if row.get("psnr_band") is not None:
             curves.setdefault(row["codec"], []).append((row["bpppb"], row["psnr_band"]))
-    fig, ax = plt.subplots(figsize=(6, 4.2))
+    fig = Figure(figsize=(6, 4.2), layout="constrained")
+    ax = fig.subplots()
     for codec, points in sorted(curves.items()):
         x, y = zip(*sorted(points))
         ax.plot(x, y, marker="o", label=codec)
     ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # 0.1, 0.2, 0.5, 1 ...
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("bits per pixel per band (bpppb)")
     ax.set_ylabel("per-band PSNR (dB)")
     ax.grid(True, which="both", alpha=0.3)
@@ -66,25 +69,22 @@ def plot_rate_distortion(rows: Iterable[Mapping], path, *, title: str | None = N
         ax.legend()
     if title:
         ax.set_title(title)
-    fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path
 
 
 def plot_preview(original, decoded_by_name: Mapping[str, np.ndarray], wavelengths, path, *, title=None) -> Path:
     """The original and each decoded (B, H, W) cube side by side in false colour, on the original's stretch."""
     panels = {"original": original, **decoded_by_name}
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.6), squeeze=False)
+    fig = Figure(figsize=(3.2 * len(panels), 3.8), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)
     for ax, (name, cube) in zip(axes[0], panels.items()):
         ax.imshow(false_colour(cube, wavelengths, reference=original), interpolation="nearest")
         ax.set_title(name, fontsize=10)
         ax.axis("off")
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path

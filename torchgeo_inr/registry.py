@@ -15,6 +15,7 @@ ENTRY_POINT_GROUP = "torchgeo_inr.codecs"
 _BUILTIN = {
     "jpeg2000": "torchgeo_inr.codecs.jpeg2000:JPEG2000Codec",
     "pca-jpeg2000": "torchgeo_inr.codecs.pca_jpeg2000:PCAJPEG2000Codec",
+    "hiner": "torchgeo_inr.codecs.hiner:HINERCodec",
 }
 _REGISTERED: dict[str, type[Codec] | str] = {}
 

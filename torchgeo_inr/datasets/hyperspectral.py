@@ -23,6 +23,7 @@ from torchgeo.datasets.utils import Path, Sample, check_integrity, download_url
 
 from ..errors import SceneError
 from ..io import load_mat_arrays
+from ..plotting import false_colour
 from .splits import standard_split
 
 #: Where the EHU Computational Intelligence Group serves the benchmark files.
@@ -44,15 +45,6 @@ def reflect_indices(indices: np.ndarray, size: int) -> np.ndarray:
     """Fold indices that fall outside ``[0, size)`` back inside, as ``np.pad(mode='reflect')`` does."""
     indices = np.abs(indices)
     return np.where(indices >= size, 2 * (size - 1) - indices, indices)
-
-
-def false_colour(image: Tensor, wavelengths: Tensor, rgb_nm: tuple[float, ...]) -> np.ndarray:
-    """(H, W, 3) picture of the bands nearest ``rgb_nm``, each stretched over its 2nd-98th percentile."""
-    bands = [int(torch.argmin(torch.abs(wavelengths - nm))) for nm in rgb_nm]
-    rgb = image[bands].numpy().astype(np.float64)
-    low, high = np.percentile(rgb, (2, 98), axis=(1, 2), keepdims=True)
-    rgb = np.clip((rgb - low) / np.maximum(high - low, 1e-12), 0, 1)
-    return np.moveaxis(rgb, 0, -1)
 
 
 class HyperspectralSceneDataset(NonGeoDataset):
@@ -89,7 +81,6 @@ class HyperspectralSceneDataset(NonGeoDataset):
 
     modes = ("scene", "patch")
     splits = ("train", "test")
-    rgb_wavelengths = (640.0, 550.0, 460.0)
 
     def __init__(
         self,
@@ -267,7 +258,7 @@ class HyperspectralSceneDataset(NonGeoDataset):
         Returns:
             a matplotlib Figure with the rendered sample
         """
-        rgb = false_colour(sample["image"], sample["wavelength"], self.rgb_wavelengths)
+        rgb = false_colour(sample["image"].numpy(), sample["wavelength"].numpy())
         panels: list[tuple[str, np.ndarray]] = [("Image", rgb)]
         for key in ("mask", "prediction"):
             if key in sample and sample[key].ndim == 2:

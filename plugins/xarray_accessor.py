@@ -1,0 +1,149 @@
+"""The ``.inr`` accessor on xarray Datasets and DataArrays (registered by ``import torchgeo_inr``).
+
+Thin by design: each method imports the module that does the work when it
+is called, so importing torchgeo_inr does not import Dask::
+
+    import torchgeo_inr
+    import xarray as xr
+
+    ds = torchgeo_inr.open_scene("Indian_pines_corrected.mat")      # (band, y, x) uint16
+    form = ds.inr.compress(bpppb=0.05)        # a small Dataset: one stream per tile + ds's coords/attrs
+    form.inr.bpppb, form.inr.nbytes           # the real rate: every byte decode reads
+    form.inr.to_file("ip.inrx")               # one ZIP file, no pickle
+    back = torchgeo_inr.open_compressed("ip.inrx").inr.decompress()   # same dims, coords, attrs, dtype
+
+    tiled = ds.chunk({"y": 73, "x": 73}).inr.compress(bpppb=0.05)    # one Dask task per tile
+    lazy = tiled.inr.decompress()             # Dask-backed: a tile is decoded when it is read
+    lazy.isel(y=slice(0, 10)).compute()       # decodes the top tiles only
+"""
+
+from __future__ import annotations
+
+import xarray as xr
+
+from torchgeo_inr.compress import DEFAULT_CODEC
+
+
+class _InrAccessor:
+    def __init__(self, obj):
+        self._obj = obj
+
+    def compress(
+        self,
+        bpppb: float | None = None,
+        psnr: float | None = None,
+        codec: str = DEFAULT_CODEC,
+        var=None,
+        band_dim=None,
+        device=None,
+        progress: bool = True,
+        **options,
+    ) -> xr.Dataset:
+        """Compress into a compressed form (an xarray Dataset of codec streams, one per spatial tile).
+
+        ``bpppb`` (or ``psnr``, per-band dB) is met by every tile; ``codec`` is
+        any registered codec; ``var`` picks Dataset variables; ``band_dim`` names
+        the band dimension when it cannot be found; ``options`` configure the
+        codec. Dask-backed input is compressed tile by tile (its spatial
+        chunks) on the active Dask scheduler or ``distributed`` client.
+        """
+        from .compressed import compress
+
+        return compress(
+            self._obj,
+            bpppb=bpppb,
+            psnr=psnr,
+            codec=codec,
+            var=var,
+            band_dim=band_dim,
+            device=device,
+            progress=progress,
+            **options,
+        )
+
+    def to_zarr(self, store, *, bpppb=None, psnr=None, codec: str = DEFAULT_CODEC, var=None, band_dim=None, **kwargs):
+        """Write to a Zarr store through the torchgeo-inr Zarr codec (``torchgeo_inr.plugins.zarr_store``)."""
+        try:
+            from .zarr_store import to_zarr
+        except ModuleNotFoundError as err:
+            if err.name != f"{__package__}.zarr_store":
+                raise
+            raise NotImplementedError(
+                f"writing to Zarr needs the module {__package__}.zarr_store, which this installation "
+                f"does not have yet"
+            ) from None
+        return to_zarr(self._obj, store, bpppb=bpppb, psnr=psnr, codec=codec, var=var, band_dim=band_dim, **kwargs)
+
+    @property
+    def band_dim(self):
+        """The band dimension's name (see ``torchgeo_inr.plugins.band_dim.find_band_dim``)."""
+        from .band_dim import find_band_dim
+
+        return find_band_dim(self._obj)
+
+    @property
+    def wavelengths(self):
+        """Band centres in nm found in coordinates or attributes, or None."""
+        from .band_dim import find_band_dim, wavelengths_of
+
+        return wavelengths_of(self._obj, find_band_dim(self._obj))
+
+    @property
+    def crs(self) -> str | None:
+        """The CRS (WKT) from the ``spatial_ref`` grid mapping, or None."""
+        from .georef import crs_of
+
+        return crs_of(self._obj)
+
+
+@xr.register_dataarray_accessor("inr")
+class InrDataArrayAccessor(_InrAccessor):
+    """``da.inr``: compress a (band, row, column) DataArray."""
+
+
+@xr.register_dataset_accessor("inr")
+class InrDatasetAccessor(_InrAccessor):
+    """``ds.inr``: compress a Dataset; on a compressed form, its rate, decompress and to_file."""
+
+    @property
+    def is_compressed(self) -> bool:
+        """True when this Dataset is a compressed form made by ``.inr.compress()``."""
+        from .compressed import is_compressed
+
+        return is_compressed(self._obj)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of all codec streams (everything decode reads; coordinates and attrs not included)."""
+        from .compressed import nbytes
+
+        return nbytes(self._obj)
+
+    @property
+    def bpppb(self) -> float:
+        """8 * stream bytes / (bands * rows * columns) of the input: the real rate."""
+        from .compressed import bpppb
+
+        return bpppb(self._obj)
+
+    def info(self) -> dict:
+        """Per variable: codec, dims, shape, dtype, tiles, bytes per tile, bpppb."""
+        from .compressed import summary
+
+        return summary(self._obj)
+
+    def decompress(self, *, lazy: bool | None = None, device=None):
+        """The original DataArray or Dataset: same dims, coords, attrs, dtype (values decoded).
+
+        Lazy (Dask, a tile decoded when read) when the input was chunked, eager
+        otherwise; ``lazy=True``/``False`` forces it.
+        """
+        from .compressed import decompress
+
+        return decompress(self._obj, lazy=lazy, device=device)
+
+    def to_file(self, path):
+        """Write this compressed form to one file; read it back with ``torchgeo_inr.open_compressed``."""
+        from .archive import to_file
+
+        return to_file(self._obj, path)

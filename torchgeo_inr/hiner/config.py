@@ -1,0 +1,199 @@
+"""The HINER architecture as plain numbers, and the size -> rate model rate control uses.
+
+Everything the decoder needs to rebuild the network is in :class:`HinerConfig`,
+written into the stream's header as integers and one float, and read back
+with range checks (:meth:`HinerConfig.from_header`): a damaged header gives a
+clear error and never a huge allocation.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import asdict, dataclass
+
+from ..codecs.packing import header_number
+
+#: Limits a header must respect (they bound what decode may allocate).
+MAX_WIDTH = 2048
+MAX_FRAMES = 4096
+MAX_EMBED_CH = 256
+MAX_EMBED_HW = 4096
+MAX_PARAMS = 50_000_000
+
+
+def _stage_widths(fc_dim: int, n_stages: int, reduce: float, lower_width: int) -> list[int]:
+    widths, ngf = [], fc_dim
+    for _ in range(n_stages):
+        ngf = int(max(round(ngf / reduce), lower_width))
+        widths.append(ngf)
+    return widths
+
+
+@dataclass(frozen=True)
+class HinerConfig:
+    """The decoder network and the embedding table it decodes.
+
+    ``frames`` embeddings (``embed_ch`` x ``embed_h`` x ``embed_w``) each give
+    an image of ``out_channels`` x (``embed_h`` * S) x (``embed_w`` * S),
+    S = prod(``strides``); plain HINER has one frame per band and one output
+    channel.
+    """
+
+    frames: int
+    out_channels: int
+    embed_ch: int
+    embed_h: int
+    embed_w: int
+    strides: tuple[int, ...]
+    fc_dim: int
+    reduce: float = 1.2
+    lower_width: int = 12
+    ks_first: int = 1
+    ks_last: int = 5
+    head_ks: int = 3
+
+    # -- geometry -----------------------------------------------------------
+    @property
+    def stride(self) -> int:
+        return math.prod(self.strides)
+
+    @property
+    def out_height(self) -> int:
+        return self.embed_h * self.stride
+
+    @property
+    def out_width(self) -> int:
+        return self.embed_w * self.stride
+
+    def kernel(self, stage: int) -> int:
+        return min(self.ks_first + 2 * stage, self.ks_last)
+
+    def widths(self) -> list[int]:
+        return _stage_widths(self.fc_dim, len(self.strides), self.reduce, self.lower_width)
+
+    # -- size ---------------------------------------------------------------
+    def decoder_params(self) -> int:
+        n = self.embed_ch * self.fc_dim + self.fc_dim  # 1x1 stem
+        ngf = self.fc_dim
+        for i, (s, new) in enumerate(zip(self.strides, self.widths())):
+            k = self.kernel(i)
+            n += ngf * new * s * s * k * k + new * s * s
+            ngf = new
+        n += ngf * self.out_channels * self.head_ks**2 + self.out_channels
+        return n
+
+    def embed_values(self) -> int:
+        return self.frames * self.embed_ch * self.embed_h * self.embed_w
+
+    def decoder_macs_per_frame(self) -> int:
+        """Multiply-adds of one frame's decode (a speed guide)."""
+        h, w = self.embed_h, self.embed_w
+        n = h * w * self.embed_ch * self.fc_dim
+        ngf = self.fc_dim
+        for i, (s, new) in enumerate(zip(self.strides, self.widths())):
+            n += h * w * ngf * new * s * s * self.kernel(i) ** 2
+            h, w, ngf = h * s, w * s, new
+        return n + h * w * ngf * self.out_channels * self.head_ks**2
+
+    # -- header -------------------------------------------------------------
+    def to_header(self) -> dict:
+        d = asdict(self)
+        d["strides"] = list(self.strides)
+        return d
+
+    @classmethod
+    def from_header(cls, head: dict) -> HinerConfig:
+        from ..errors import BitstreamError
+
+        if not isinstance(head, dict):
+            raise BitstreamError("HINER architecture is missing from the header")
+        strides = head.get("strides")
+        if not (isinstance(strides, list) and 1 <= len(strides) <= 8) or not all(
+            isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= 8 for s in strides
+        ):
+            raise BitstreamError(f"header field 'strides' = {strides!r} is invalid")
+        cfg = cls(
+            frames=header_number(head, "frames", int, 1, MAX_FRAMES),
+            out_channels=header_number(head, "out_channels", int, 1, MAX_FRAMES),
+            embed_ch=header_number(head, "embed_ch", int, 1, MAX_EMBED_CH),
+            embed_h=header_number(head, "embed_h", int, 1, MAX_EMBED_HW),
+            embed_w=header_number(head, "embed_w", int, 1, MAX_EMBED_HW),
+            strides=tuple(strides),
+            fc_dim=header_number(head, "fc_dim", int, 1, MAX_WIDTH),
+            reduce=header_number(head, "reduce", float, 0.25, 8.0),
+            lower_width=header_number(head, "lower_width", int, 1, MAX_WIDTH),
+            ks_first=header_number(head, "ks_first", int, 1, 9),
+            ks_last=header_number(head, "ks_last", int, 1, 9),
+            head_ks=header_number(head, "head_ks", int, 1, 9),
+        )
+        if cfg.decoder_params() + cfg.embed_values() > MAX_PARAMS:
+            raise BitstreamError("header describes a network larger than supported")
+        if cfg.out_height * cfg.out_width > 2**26:
+            raise BitstreamError("header describes an output larger than supported")
+        return cfg
+
+
+# -- geometry choice ----------------------------------------------------------
+def choose_strides(height: int, width: int, max_cells: int = 64) -> tuple[tuple[int, ...], int, int]:
+    """Upsampling strides and embedding grid (eh, ew) covering (height, width) with little padding.
+
+    Prefers the least padded area, then the fewest embedding cells, among
+    stride lists of 1 to 5 stages (factors 2..5, non-increasing) whose
+    embedding grid has at most ``max_cells`` cells.
+    """
+    best = None
+    for n in range(1, 6):
+        for strides in itertools.combinations_with_replacement((5, 4, 3, 2), n):
+            s = math.prod(strides)
+            if s > 2 * max(height, width):
+                continue
+            eh, ew = math.ceil(height / s), math.ceil(width / s)
+            if eh * ew > max_cells:
+                continue
+            pad = (eh * s) * (ew * s) / (height * width)
+            key = (round(pad, 2), eh * ew, n)
+            if best is None or key < best[0]:
+                best = (key, tuple(strides), eh, ew)
+    if best is None:  # a huge image: many stages of 5
+        n = max(1, math.ceil(math.log(max(height, width) / 8, 5)))
+        strides = (5,) * n
+        s = 5**n
+        return strides, math.ceil(height / s), math.ceil(width / s)
+    return best[1], best[2], best[3]
+
+
+# -- size -> rate model -------------------------------------------------------
+#: Entropy-coded bits per parameter, as a fraction of the quantiser's bit width (measured: ~0.8 at 8 bits).
+CODED_FRACTION = 0.8
+
+
+def estimated_bytes(cfg: HinerConfig, weight_bits: int, embed_bits: int, overhead: int) -> float:
+    """Predicted stream size: the coded parameters plus a fixed overhead (headers, side values)."""
+    coded = cfg.decoder_params() * weight_bits + cfg.embed_values() * embed_bits
+    side = 2 * (cfg.frames + 4 * cfg.fc_dim) + 60 * (3 + len(cfg.strides))  # steps, zero points, models
+    return overhead + side + CODED_FRACTION * coded / 8.0
+
+
+def size_for_budget(
+    base: HinerConfig, budget: float, weight_bits: int, embed_bits: int, overhead: int, embed_share: float = 0.3
+) -> HinerConfig:
+    """The widest config (embedding channels, then decoder width) whose predicted size fits ``budget`` bytes."""
+    from dataclasses import replace
+
+    embed_ch = 1
+    for c in (1, 2, 3, 4, 6, 8, 12, 16, 24, 32):
+        trial = replace(base, embed_ch=c, fc_dim=base.lower_width)
+        if CODED_FRACTION * trial.embed_values() * embed_bits / 8.0 <= embed_share * (budget - overhead):
+            embed_ch = c
+    cfg = replace(base, embed_ch=embed_ch, fc_dim=base.lower_width)
+    lo, hi = base.lower_width, MAX_WIDTH
+    if estimated_bytes(cfg, weight_bits, embed_bits, overhead) > budget:
+        return cfg
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if estimated_bytes(replace(cfg, fc_dim=mid), weight_bits, embed_bits, overhead) <= budget:
+            lo = mid
+        else:
+            hi = mid
+    return replace(cfg, fc_dim=lo)
