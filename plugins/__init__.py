@@ -1,4 +1,4 @@
-"""Adapters that plug the torchgeo_inr engine into xarray + Dask (and Zarr).
+"""Adapters that plug the torchgeo_inr engine into xarray + Dask and Zarr.
 
 Installed as ``torchgeo_inr.plugins`` (setuptools ``package-dir`` in
 pyproject.toml). They import the engine; the engine never imports them,
@@ -10,4 +10,7 @@ xarray is installed, so that ``.inr`` exists on every Dataset and DataArray.
 - ``archive``: one file for a compressed form (``to_file`` / ``open_compressed``)
 - ``open``: ``open_scene(path)``, a scene file as a Dataset
 - ``band_dim``, ``georef``, ``nodata``: where bands, wavelengths, CRS and nodata live
+- ``zarr_codec``: the Zarr v3 array-to-bytes codec (a chunk is one stream)
+- ``numcodecs_codec``: the same for Zarr v2 stores (chunks carry their shape)
+- ``zarr_store``: ``to_zarr`` with sensible chunks, ``verify``, ``read_intact``
 """

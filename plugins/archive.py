@@ -269,7 +269,8 @@ class _Reader:
                 for i, row in enumerate(rows):
                     for j, member in enumerate(row):
                         grid[i, j] = self.member(member)
-                data_vars[spec["name"]] = xr.Variable(tuple(spec["dims"]), grid, attrs=self.attrs(spec.get("attrs", {})))
+                attrs = self.attrs(spec.get("attrs", {}))
+                data_vars[spec["name"]] = xr.Variable(tuple(spec["dims"]), grid, attrs=attrs)
             form = xr.Dataset(data_vars, coords=coords, attrs=self.attrs(index.get("attrs", {})))
         except BitstreamError:
             raise

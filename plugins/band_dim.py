@@ -27,7 +27,7 @@ _MICRO_UNITS = {"um", "µm", "μm", "micron", "microns", "micrometer", "micromet
 
 
 def _dims(obj) -> list:
-    return list(obj.dims)
+    return list(obj.sizes)
 
 
 def find_band_dim(obj, band_dim=None) -> str:

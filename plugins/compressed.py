@@ -32,6 +32,14 @@ when one is), and ``decompress`` of such a form is lazy: a Dask array with
 the same chunks whose tiles are decoded when they are read. A NumPy-backed
 input is one tile, compressed and decompressed eagerly.
 
+Bad values: NaN (floats) and a declared nodata value (``_FillValue``,
+``nodata`` or ``missing_value`` attribute) are masked in each tile's stream
+and given back as they were; a tile that is all nodata is stored as an empty
+stream (0 bytes) and decoded as the fill value. Integer dtypes come back in
+the same dtype, rounded and clipped to its range. A tile too small for the
+codec at the asked rate raises :class:`~torchgeo_inr.RateError` naming the
+tile. ``progress`` shows the codec's progress for a single tile only.
+
 Rate: each tile gets the requested ``bpppb`` of its own size, so the whole
 stays within it. ``bpppb(form)`` counts the streams only (every byte
 ``decode`` reads); the coordinates and attributes kept beside them are
@@ -201,7 +209,7 @@ def compress(
         raise TypeError(f"expected an xarray DataArray or Dataset, got {type(obj).__name__}")
 
     plans = [
-        _plan(name, array, kind=top["kind"], band_dim=band_dim, extra_attrs=extra_attrs, all_dims=obj.dims)
+        _plan(name, array, kind=top["kind"], band_dim=band_dim, extra_attrs=extra_attrs, all_dims=set(obj.sizes))
         for name, array in arrays.items()
     ]
     settings = dict(codec=codec, bpppb=bpppb, psnr=psnr, device=device, options=options)
@@ -215,11 +223,19 @@ def compress(
         data_vars[plan["name"]] = xr.Variable(tuple(meta["tile_dims"]), plan["streams"], attrs=attrs)
         for tile_dim, sizes in zip(meta["tile_dims"], meta["chunks"]):
             starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-            tile_coords[tile_dim] = xr.Variable(
-                (tile_dim,), starts, attrs={"long_name": f"first index of each tile along {tile_dim[len(TILE_PREFIX):]!r}"}
-            )
+            if tile_dim in tile_coords and not np.array_equal(tile_coords[tile_dim].values, starts):
+                raise SceneError(
+                    f"the variables are chunked differently along {tile_dim[len(TILE_PREFIX):]!r}; chunk the "
+                    f"Dataset uniformly (ds.chunk(...)) or compress them one at a time with var="
+                )
+            along = tile_dim[len(TILE_PREFIX) :]
+            long_name = {"long_name": f"first index of each tile along {along}"}
+            tile_coords[tile_dim] = xr.Variable((tile_dim,), starts, attrs=long_name)
     coords = {name: coord.variable.compute() for name, coord in obj.coords.items()}
-    top.update(format=FORMAT, version=FORMAT_VERSION, variables=[p["name"] for p in plans])
+    for name in tile_coords:
+        if name in coords:
+            raise SceneError(f"coordinate {name!r} already exists; the compressed form needs that name for tiles")
+    top = {"format": FORMAT, "version": FORMAT_VERSION, **top, "variables": [p["name"] for p in plans]}
     try:
         return xr.Dataset(
             data_vars, coords={**coords, **tile_coords}, attrs={**form_attrs, META: json.dumps(top)}
@@ -380,6 +396,9 @@ def encode_tile(
         )
     except InrError as err:
         raise _located(err, where) from None
+    except Exception as err:  # a codec bug: keep its type, say which tile
+        err.add_note(f"while encoding {where}")
+        raise
 
 
 def _located(err: InrError, where: str) -> InrError:
@@ -405,7 +424,8 @@ def decompress(form: xr.Dataset, *, lazy: bool | None = None, device=None):
     for name in top["variables"]:
         meta = variable_meta(form, name)
         tile_dims.update(meta["tile_dims"])
-        values = _decode_variable(form[name].values, meta, name, lazy=meta["lazy"] if lazy is None else lazy, device=device)
+        lazy_here = meta["lazy"] if lazy is None else lazy
+        values = _decode_variable(form[name].values, meta, name, lazy=lazy_here, device=device)
         attrs = {k: v for k, v in form[name].attrs.items() if k != META}
         band, row, col = meta["band_dim"], *meta["spatial_dims"]
         variable = xr.Variable((band, row, col), values, attrs=attrs).transpose(*meta["dims"])

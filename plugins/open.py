@@ -36,7 +36,15 @@ from .georef import SPATIAL_REF, pixel_centres, spatial_ref_attrs
 DEFAULT_NAME = "band_data"
 
 
-def open_scene(path, *, variable: str | None = None, name: str | None = None, wavelengths=None, chunks=None, **kwargs) -> xr.Dataset:
+def open_scene(
+    path,
+    *,
+    variable: str | None = None,
+    name: str | None = None,
+    wavelengths=None,
+    chunks=None,
+    **kwargs,
+) -> xr.Dataset:
     """Open a scene file as a Dataset with dims (band, y, x) in its original dtype.
 
     ``variable`` picks the array of a .mat file (default: its one 3-D array),

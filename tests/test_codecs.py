@@ -95,6 +95,30 @@ def test_constant_bands_and_tiny_scenes(codec):
 
 
 @pytest.mark.parametrize("codec", CLASSICAL)
+@pytest.mark.parametrize("target", [{"bpppb": 2.0}, {"psnr": 30.0}])
+def test_zero_and_saturated_bands_beside_noise(codec, target):
+    """Dead and saturated bands have (almost) no error; re-weighting must not blow their scale up."""
+    cube = np.random.default_rng(0).normal(1000, 50, (12, 20, 18)).astype(np.float32)
+    cube[3], cube[5], cube[7] = 500.0, 0.0, 65535.0
+    out = compress.decode(compress.encode(cube, codec, progress=False, **target)).data
+    assert np.isfinite(out).all()
+    assert np.abs(out[5]).max() < 1.0 and np.abs(out[7] - 65535).max() < 0.01 * 65535
+    assert metrics.psnr_per_band(cube, out) >= (30.0 if "psnr" in target else 35.0)
+
+
+def test_pca_quality_does_not_depend_on_the_value_scale():
+    base = synthetic_cube(6, 20, 18, seed=5).astype(np.float64)
+
+    def quality(cube):
+        out = compress.decode(compress.encode(cube, "pca-jpeg2000", bpppb=2.0, progress=False)).data
+        return metrics.psnr_per_band(cube, out)
+
+    reference = quality(base)
+    for scale in (1e-9, 1e9):
+        assert quality(base * scale) == pytest.approx(reference, abs=0.5)
+
+
+@pytest.mark.parametrize("codec", CLASSICAL)
 def test_unreachable_rate_is_a_clear_error(scene, codec):
     with pytest.raises(RateError, match=f"{codec} cannot reach 0.001 bpppb on this 16x48x40 scene: its smallest"):
         compress.encode(scene, codec, bpppb=0.001, progress=False)

@@ -17,6 +17,15 @@ def test_psnr_per_band_by_hand():
     assert metrics.psnr_per_band(a, b) == pytest.approx(expected)
 
 
+def test_psnr_per_band_of_an_all_zero_band_uses_the_cube_peak():
+    a = np.zeros((2, 2, 2))
+    a[0] = 10.0
+    b = a.copy()
+    b[1] += 1.0  # band 1 is zero everywhere: MSE 1 against the cube's peak 10
+    expected = (metrics.PSNR_CAP_DB + 10 * np.log10(100 / 1.0)) / 2
+    assert metrics.psnr_per_band(a, b) == pytest.approx(expected)
+
+
 def test_psnr_global_by_hand():
     a = np.array([[[0.0, 8.0]]])
     b = np.array([[[1.0, 8.0]]])

@@ -35,15 +35,21 @@ def _psnr(peak: float, mse: float) -> float:
 
 
 def psnr_per_band(original, decoded, mask=None) -> float:
-    """Mean over bands of 10 log10(max_b^2 / MSE_b); peak = the band's maximum (HINER's definition)."""
+    """Mean over bands of 10 log10(max_b^2 / MSE_b); peak = the band's maximum (HINER's definition).
+
+    A band that is zero everywhere has no peak of its own; it is measured
+    against the cube's peak so that one dead band cannot make the mean -inf.
+    """
     a, b, valid = _pair(original, decoded, mask)
+    cube_peak = float(np.abs(a[valid]).max()) if valid.any() else 0.0
     values = []
     for band in range(a.shape[0]):
         v = valid[band]
         if not v.any():
             continue
         err = a[band][v] - b[band][v]
-        values.append(_psnr(float(np.abs(a[band][v]).max()), float(np.mean(err**2))))
+        peak = float(np.abs(a[band][v]).max()) or cube_peak
+        values.append(_psnr(peak, float(np.mean(err**2))))
     return float(np.mean(values))
 
 

@@ -39,7 +39,7 @@ from ..errors import BitstreamError, RateError
 from ..ratecontrol import Target
 from ..scene import Scene
 from .base import Codec, Finish
-from .packing import header_number, pack_array, unpack_array
+from .packing import pack_array, unpack_array
 
 MIN_BITS, MAX_BITS = 4, 12
 #: Default seconds of fitting on the CPU, and on CUDA (fitting + fine-tune).
@@ -91,8 +91,8 @@ class HINERCodec(Codec):
         spectral_basis: int | str | None = "auto",
         learn_basis: bool = True,
         batch_bands: int = 16,
-        weight_bits: int = 8,
-        embed_bits: int = 8,
+        weight_bits: int = 6,
+        embed_bits: int = 6,
         qat_fraction: float = 0.15,
         patience: int = 12,
         seed: int = 0,
@@ -100,7 +100,9 @@ class HINERCodec(Codec):
         embed_ch: int | None = None,
         lower_width: int = 12,
         reduce: float = 1.2,
-        max_cells: int = 36,
+        cells: int = 1,
+        ks_last: int = 5,
+        embed_share: float | None = None,
     ):
         from ..hiner.loss import FIDELITY
 
@@ -126,7 +128,9 @@ class HINERCodec(Codec):
         self.embed_ch = embed_ch
         self.lower_width = int(lower_width)
         self.reduce = float(reduce)
-        self.max_cells = int(max_cells)
+        self.cells = int(cells)
+        self.ks_last = int(ks_last)
+        self.embed_share = embed_share
         #: What the last encode did (sizes, bits, fit results, seconds), for reports.
         self.last_report: dict = {}
 
@@ -152,8 +156,8 @@ class HINERCodec(Codec):
         torch.manual_seed(self.seed)
         np.random.seed(self.seed)
         k = self._components(scene, target)
-        prep = _BasisData(scene, k, device) if k else _PlainData(scene, device)
-        strides, eh, ew = _choose_geometry(scene.height, scene.width, self.max_cells)
+        prep = _BasisData(scene, k, device, self.learn_basis) if k else _PlainData(scene, device)
+        strides, eh, ew = _choose_geometry(scene.height, scene.width, self.cells)
         from ..hiner.config import HinerConfig, size_for_budget
 
         base = HinerConfig(
@@ -166,6 +170,7 @@ class HINERCodec(Codec):
             fc_dim=self.fc_dim or self.lower_width,
             reduce=self.reduce,
             lower_width=self.lower_width,
+            ks_last=self.ks_last,
         )
         side_header = {"mode": prep.mode, "arch": base.to_header()}
         overhead = len(finish(side_header, prep.side_sections())) + 60 * 12 + 40
@@ -177,7 +182,7 @@ class HINERCodec(Codec):
             if self.fc_dim is None or self.embed_ch is None:
                 sized = size_for_budget(
                     base, scale * target.max_bytes, self.weight_bits, self.embed_bits, overhead,
-                    embed_share=0.3 if prep.frames > 1 else 0.05,
+                    embed_share=self.embed_share or (0.3 if prep.frames > 1 else 0.15),
                 )
                 cfg = replace(
                     sized,
@@ -192,11 +197,10 @@ class HINERCodec(Codec):
                      "embed_values": cfg.embed_values(), **fit_info}
             report["attempts"].append(entry)
             if stream is not None:
-                low_bits = min(bits.values())
                 entry.update(bytes=len(stream), bits=bits)
                 report.update(bytes=len(stream), bits=bits, seconds=time.perf_counter() - t0)
                 return stream
-            smallest = bits  # _fit_rate returns the smallest size when nothing fits
+            smallest = bits  # when nothing fits, _fit_rate gives the smallest size instead of the bits
             entry.update(smallest_bytes=smallest)
             if self.fc_dim is not None and self.embed_ch is not None:
                 break
@@ -324,10 +328,10 @@ class HINERCodec(Codec):
         return out
 
 
-def _choose_geometry(height: int, width: int, max_cells: int):
+def _choose_geometry(height: int, width: int, cells: int):
     from ..hiner.config import choose_strides
 
-    return choose_strides(height, width, max_cells)
+    return choose_strides(height, width, cells)
 
 
 # ---------------------------------------------------------------------- data
@@ -428,7 +432,7 @@ class _BasisData:
     mode = "basis"
     frames = 1
 
-    def __init__(self, scene: Scene, k: int, device):
+    def __init__(self, scene: Scene, k: int, device, learn: bool = True):
         import torch
 
         bands = scene.bands
@@ -454,7 +458,7 @@ class _BasisData:
         self.clo_t = torch.from_numpy(self.clo).to(device)
         self.cspan_t = torch.from_numpy(self.cspan).to(device)
         self.psnr_offset = torch.from_numpy(20 * np.log10(np.maximum(peak, 1e-12) / scale)).to(device)
-        self.learn = True
+        self.learn = learn
 
     def side_sections(self) -> dict[str, bytes]:
         return {
@@ -471,7 +475,7 @@ class _BasisData:
 
         torch.manual_seed(seed)
         model = HINER(cfg, torch.zeros(1))
-        model.basis = torch.nn.Parameter(self.basis0.clone())
+        model.basis = torch.nn.Parameter(self.basis0.clone(), requires_grad=self.learn)
         return model
 
     def stored(self, model):

@@ -30,6 +30,9 @@ from .base import Codec, Finish
 from .packing import header_number, lzma_pack, lzma_unpack, pack_array, unpack_array
 
 _U16 = 65535.0
+#: How far (in octaves) re-weighting may move a band's scale from its peak: keeps
+#: constant or saturated bands (error ~0) from driving a scale to float16's limits.
+_MAX_REWEIGHT_OCTAVES = 6.0
 
 
 class PCAJPEG2000Codec(Codec):
@@ -107,7 +110,9 @@ class PCAJPEG2000Codec(Codec):
 
     def _encode_rate(self, scene: Scene, target: Target, finish: Finish) -> bytes:
         peak = np.abs(scene.data).reshape(scene.bands, -1).max(axis=1).astype(np.float64)
-        log2_peak = np.log2(np.where(peak > 0, peak, 1.0))
+        # An all-zero band borrows the cube's peak (its scale is stored as a float16 log2).
+        peak = np.where(peak > 0, peak, max(peak.max(), 1e-30))
+        log2_peak = np.log2(peak)
         quality = self._quality(scene)
 
         def fit(log2_scale, k):
@@ -126,8 +131,9 @@ class PCAJPEG2000Codec(Codec):
             if scene.mask is not None:
                 err = np.where(scene.mask, np.nan, err)
             mse = np.nanmean(err.reshape(scene.bands, -1), axis=1) / np.exp2(2 * log2_peak)
-            mse = np.maximum(mse, 1e-20)
+            mse = np.maximum(mse, 1e-12)
             log2_scale = log2_scale + 0.25 * np.log2(mse / np.exp(np.mean(np.log(mse))))
+            log2_scale = np.clip(log2_scale, log2_peak - _MAX_REWEIGHT_OCTAVES, log2_peak + _MAX_REWEIGHT_OCTAVES)
             psnr, stream = fit(log2_scale, k)
             if psnr > best_psnr:
                 best_psnr, best = psnr, stream

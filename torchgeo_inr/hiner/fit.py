@@ -58,6 +58,7 @@ def fit(
     planned = max(1, int(steps))
     best_score, best = -math.inf, _snapshot(params)
     stale, stopped, done = 0, "steps", 0
+    last_mark, per_step = None, None
     bar = tqdm(total=planned, desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
     try:
         step = 0
@@ -76,14 +77,18 @@ def fit(
             done = step
             bar.update(1)
             elapsed = time.perf_counter() - start
-            if max_seconds is not None and step == min(10, planned // 10 + 1):
-                # re-plan the schedule so that it ends within the budget (evaluations cost ~15%)
-                per_step = elapsed / step * 1.15
-                fits = int(max_seconds / per_step)
-                if fits < planned:
-                    planned = max(step + 1, fits)
+            if max_seconds is not None and step % 10 == 0:
+                # re-plan the schedule from the recent pace so that it ends within the budget
+                # (the first steps are slow and the machine may be shared, so this is repeated)
+                now = time.perf_counter()
+                if last_mark is not None:
+                    pace = (now - last_mark) / 10
+                    per_step = pace if per_step is None else 0.7 * per_step + 0.3 * pace
+                    remaining = max_seconds - elapsed
+                    planned = max(step + 1, min(int(steps), step + int(remaining / (per_step * 1.1))))
                     bar.total = planned
                     bar.refresh()
+                last_mark = now
             if step % eval_every == 0 or step == planned:
                 with torch.no_grad():
                     score = float(evaluate())
