@@ -1,17 +1,32 @@
-"""TorchGeo datasets of the public hyperspectral benchmark scenes, with their standard splits."""
+"""TorchGeo datasets of the public hyperspectral benchmark scenes, with their standard splits.
 
-from .cuprite import Cuprite
-from .hyperspectral import UNLABELLED, HyperspectralSceneDataset
-from .indian_pines import IndianPines
-from .pavia import PaviaCentre, PaviaUniversity
-from .splits import standard_split
+The dataset classes are imported on first use, so that the sensor tables in
+:mod:`.wavelengths` and the splits serve code that never builds a dataset
+(benchmarks, decoders) without importing TorchGeo.
+"""
 
-__all__ = (
-    "UNLABELLED",
-    "Cuprite",
-    "HyperspectralSceneDataset",
-    "IndianPines",
-    "PaviaCentre",
-    "PaviaUniversity",
-    "standard_split",
-)
+from importlib import import_module
+
+_WHERE = {
+    "UNLABELLED": ".hyperspectral",
+    "HyperspectralSceneDataset": ".hyperspectral",
+    "Cuprite": ".cuprite",
+    "IndianPines": ".indian_pines",
+    "PaviaCentre": ".pavia",
+    "PaviaUniversity": ".pavia",
+    "standard_split": ".splits",
+}
+
+__all__ = tuple(sorted(_WHERE))
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(_WHERE[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_WHERE))
