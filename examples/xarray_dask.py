@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -36,12 +35,7 @@ from torchgeo_inr.datasets.wavelengths import indian_pines_wavelengths
 from torchgeo_inr.metrics import quality_report
 from torchgeo_inr.plotting import plot_preview
 from torchgeo_inr.plugins.archive import metadata_nbytes
-
-DATA_ENV = "TORCHGEO_INR_DATA"
-#: ``../shared/data`` beside the repository, where CI keeps the real scenes.
-DEFAULT_DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-SCENE_FILE = Path("indian_pines") / "Indian_pines_corrected.mat"
-VARIABLE = "indian_pines_corrected"
+from rate_distortion import VARIABLE, default_data  # examples/: the real scene's path and variable
 
 
 def row(label, form, decoded, original, encode_s, decode_s, path) -> dict:
@@ -80,7 +74,7 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=Path("out/xarray_dask"))
     args = parser.parse_args()
-    path = args.data or Path(os.environ.get(DATA_ENV) or DEFAULT_DATA_DIR) / SCENE_FILE
+    path = args.data or default_data()
     args.out.mkdir(parents=True, exist_ok=True)
 
     ds = torchgeo_inr.open_scene(path, wavelengths=indian_pines_wavelengths())

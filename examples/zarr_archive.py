@@ -46,16 +46,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from rate_distortion import DATA_ENV, SCENE_FILE, VARIABLE, default_data  # examples/: where the real scene is
 
-DATA_ENV = "TORCHGEO_INR_DATA"
-DEFAULT_DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-SCENE_FILE = Path("indian_pines") / "Indian_pines_corrected.mat"
-VARIABLE = "indian_pines_corrected"
 NAME = "reflectance"
-
-
-def default_data() -> Path:
-    return Path(os.environ.get(DATA_ENV) or DEFAULT_DATA_DIR) / SCENE_FILE
 
 
 def load_cube(path: Path) -> np.ndarray:

@@ -6,6 +6,7 @@ import csv
 import json
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -151,6 +152,20 @@ def test_demo(tmp_path, capsys):
         rows = list(csv.DictReader(f))
     assert [row["target"] for row in rows] == ["0.001", "0.5"]
     assert float(rows[1]["psnr_band"]) > 30 and float(rows[1]["decode_s"]) > 0
+
+
+def test_demo_gives_neural_codecs_a_time_budget(tmp_path, capsys):
+    from torchgeo_inr.benchmark import time_budgets
+
+    budgets = time_budgets(None, 3.0)
+    assert budgets["hiner"] == budgets["siren"] == {"max_seconds": 3.0}
+    assert "jpeg2000" not in budgets and "pca-jpeg2000" not in budgets
+    out = tmp_path / "demo"
+    start = time.perf_counter()
+    argv = ["demo", "--out", str(out), "--codecs", "siren", "--rates", "2.0", "--seconds", "2", "--no-progress"]
+    assert main(argv) == 0
+    assert time.perf_counter() - start < 60
+    assert "| siren | 2 | 1." in capsys.readouterr().out
 
 
 def test_sample():

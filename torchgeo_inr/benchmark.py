@@ -63,13 +63,20 @@ def decode_in_fresh_process(stream: Path, out: Path, device: str | None = None) 
 
 
 def run_one(
-    scene: Scene, codec: str, rate: float, out_dir: Path, *, device: str | None = None, progress: bool = True
+    scene: Scene,
+    codec: str,
+    rate: float,
+    out_dir: Path,
+    *,
+    device: str | None = None,
+    progress: bool = True,
+    options: dict | None = None,
 ) -> Result:
-    """Encode at ``rate`` bpppb, write ``<codec>_<rate>bpppb.inr``, decode it elsewhere, measure."""
+    """Encode at ``rate`` bpppb (``options`` go to the codec), write the stream, decode it elsewhere, measure."""
     result = Result(codec, rate, device=device or "auto")
     start = time.perf_counter()
     try:
-        data = encode(scene, codec, bpppb=rate, device=device, progress=progress)
+        data = encode(scene, codec, bpppb=rate, device=device, progress=progress, **(options or {}))
     except RateError as err:
         result.note = str(err)
         return result
@@ -94,8 +101,12 @@ def run_table(
     *,
     device: str | None = None,
     progress: bool = True,
+    options: dict[str, dict] | None = None,
 ) -> list[Result]:
-    """Every codec (default: all installed) at every rate; streams and decoded cubes go to ``out_dir``."""
+    """Every codec (default: all installed) at every rate; streams and decoded cubes go to ``out_dir``.
+
+    ``options`` maps a codec name to the options it is built with (e.g. ``{"hiner": {"max_seconds": 20}}``).
+    """
     codecs = list(codecs or available_codecs())
     for name in codecs:  # an unknown name fails now, not after minutes of encoding
         codec_class(name)
@@ -105,8 +116,20 @@ def run_table(
     with tqdm([(c, r) for c in codecs for r in rates], desc="rate-distortion", unit="run", disable=not progress) as bar:
         for codec, rate in bar:
             bar.set_postfix_str(f"{codec} @ {rate:g} bpppb")
-            results.append(run_one(scene, codec, rate, out_dir, device=device, progress=progress))
+            results.append(run_one(scene, codec, rate, out_dir, device=device, progress=progress,
+                                   options=(options or {}).get(codec)))  # fmt: skip
     return results
+
+
+def time_budgets(codecs: Sequence[str] | None, seconds: float) -> dict[str, dict]:
+    """``{"max_seconds": seconds}`` for every codec that takes a fitting budget (the neural ones)."""
+    import inspect
+
+    out = {}
+    for name in codecs or available_codecs():
+        if "max_seconds" in inspect.signature(codec_class(name).__init__).parameters:
+            out[name] = {"max_seconds": seconds}
+    return out
 
 
 def _cell(value, digits: int) -> str:

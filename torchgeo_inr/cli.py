@@ -28,6 +28,8 @@ EXIT_ERROR = 2
 #: The INPUT that names the built-in sample scene instead of a file.
 SAMPLE = "sample"
 DEMO_RATES = "0.1,0.25,0.5,1.0"
+#: Seconds of fitting per neural encode in the demo: a quick look, not the codecs' best.
+DEMO_SECONDS = 15.0
 
 
 def parse_rates(text: str) -> list[float]:
@@ -143,11 +145,12 @@ def cmd_codecs(args) -> None:
 
 def cmd_demo(args) -> None:
     # Imported here: matplotlib would slow every other command, the demo's own decodes included.
-    from .benchmark import format_table, run_table, save_results
+    from .benchmark import format_table, run_table, save_results, time_budgets
 
     start = time.perf_counter()
     scene = load_sample()
-    results = run_table(scene, args.codecs, args.rates, args.out, device=args.device, progress=not args.no_progress)
+    results = run_table(scene, args.codecs, args.rates, args.out, device=args.device, progress=not args.no_progress,
+                        options=time_budgets(args.codecs, args.seconds))  # fmt: skip
     print(format_table(results))
     paths = save_results(scene, results, args.out, title="Indian Pines sample")
     print(f"\nstreams, decoded cubes, {', '.join(p.name for p in paths)} are in {args.out}")
@@ -200,6 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="torchgeo-inr-demo", help="output folder (default ./torchgeo-inr-demo)")
     p.add_argument("--codecs", type=parse_codecs, help="comma-separated codec names (default: all installed)")
     p.add_argument("--rates", type=parse_rates, default=parse_rates(DEMO_RATES), help=f"bpppb list (default {DEMO_RATES})")
+    p.add_argument("--seconds", type=float, default=DEMO_SECONDS,
+                   help=f"fitting budget of each neural encode (default {DEMO_SECONDS:g} s; the codecs' own is minutes)")  # fmt: skip
     device(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser

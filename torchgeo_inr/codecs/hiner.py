@@ -35,11 +35,11 @@ from dataclasses import replace
 import numpy as np
 
 from .. import bitstream
-from ..errors import BitstreamError, RateError
+from ..errors import RateError
 from ..ratecontrol import Target
 from ..scene import Scene
 from .base import Codec, Finish
-from .packing import pack_array, unpack_array
+from .packing import pack_array
 
 MIN_BITS, MAX_BITS = 4, 12
 #: Default seconds of fitting on the CPU, and on CUDA (fitting + fine-tune).
@@ -279,53 +279,9 @@ class HINERCodec(Codec):
 
     # ------------------------------------------------------------------ decode
     def _decode(self, stream: bitstream.Stream, shape, *, device) -> np.ndarray:
-        import torch
+        from ..hiner.render import HinerRenderer
 
-        from ..hiner.config import HinerConfig
-        from ..hiner.network import build_decoder, decoder_names
-        from ..quantize import unpack_state
-
-        bands, height, width = shape
-        head = stream.header
-        mode = head.get("mode")
-        if mode not in ("plain", "basis"):
-            raise BitstreamError(f"unknown hiner mode {mode!r}")
-        cfg = HinerConfig.from_header(head.get("arch"))
-        if cfg.out_height < height or cfg.out_width < width:
-            raise BitstreamError("hiner network output is smaller than the scene")
-        expected = decoder_names(cfg)
-        k = 0
-        if mode == "plain":
-            if cfg.frames != bands or cfg.out_channels != 1:
-                raise BitstreamError("plain hiner needs one frame per band")
-        else:
-            k = cfg.out_channels
-            if cfg.frames != 1 or k > bands:
-                raise BitstreamError("hiner basis mode needs one frame of at most B components")
-            expected["basis"] = (k, bands)
-        state = unpack_state(head.get("q"), stream.sections, expected)
-        device = torch.device("cpu") if device is None else torch.device(device)
-        dec, table = build_decoder(cfg, state, device)
-        out = np.empty(shape, dtype=np.float32)
-        with torch.inference_mode():
-            if mode == "plain":
-                lo = unpack_array(stream.section("lo"), "f2", bands, "lo").astype(np.float64)
-                span = unpack_array(stream.section("span"), "f2", bands, "span").astype(np.float64)
-                chunk = max(1, int(2**22 // (cfg.out_height * cfg.out_width * max(cfg.widths()[-1], 1))))
-                for s in range(0, bands, chunk):
-                    y = dec(table[s : s + chunk])[:, 0, :height, :width].double().cpu().numpy()
-                    out[s : s + chunk] = lo[s : s + chunk, None, None] + span[s : s + chunk, None, None] * y
-            else:
-                log2_scale = unpack_array(stream.section("scale"), "f2", bands, "scale").astype(np.float64)
-                mean = unpack_array(stream.section("mean"), "f2", bands, "mean").astype(np.float64)
-                clo = unpack_array(stream.section("clo"), "f4", k, "clo").astype(np.float64)
-                cspan = unpack_array(stream.section("cspan"), "f4", k, "cspan").astype(np.float64)
-                y = dec(table)[0, :, :height, :width].double().cpu().numpy().reshape(k, -1)
-                comps = clo[:, None] + cspan[:, None] * y
-                x = state["basis"].astype(np.float64).T @ comps + mean[:, None]
-                with np.errstate(over="ignore", invalid="ignore"):
-                    out[:] = (x * np.exp2(log2_scale)[:, None]).reshape(shape)
-        return out
+        return HinerRenderer.from_stream(stream, shape, device).render().cpu().numpy()
 
 
 def _choose_geometry(height: int, width: int, cells: int):
