@@ -239,7 +239,7 @@ class SirenCodec(Codec):
         model = Siren(w, d, bands, w0, w0h)
         state = unpack_state(stream.header.get("q"), stream.sections, model.stored_shapes())
         model.load_stored(state)
-        model.to(device).eval()
+        model.to(device).train(False)
         coords = torch.from_numpy(grid_coords(height, width)).to(device)
         out = np.empty((height * width, bands), dtype=np.float32)
         with torch.inference_mode():

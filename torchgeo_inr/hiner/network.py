@@ -125,5 +125,5 @@ def build_decoder(cfg: HinerConfig, state: dict, device="cpu") -> tuple[Decoder,
     """A decoder with ``state``'s weights (numpy arrays) and the embedding table, on ``device``."""
     dec = Decoder(cfg)
     dec.load_state_dict({k[4:]: torch.from_numpy(v) for k, v in state.items() if k.startswith("dec.")})
-    dec.to(device).eval()
+    dec.to(device).train(False)
     return dec, torch.from_numpy(state["embed"]).to(device)

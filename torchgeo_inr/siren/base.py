@@ -97,7 +97,7 @@ def load_base_bytes(data: bytes, *, expected_sha256: str | None = None, base_id:
     if set(tensors) != set(expected) or any(tuple(tensors[k].shape) != tuple(v.shape) for k, v in expected.items()):
         raise BaseNetworkError("base network tensors do not match its config")
     model.load_state_dict({k: v.to(torch.float32) for k, v in tensors.items()})
-    model.eval()
+    model.train(False)
     for p in model.parameters():
         p.requires_grad_(False)
     meta = {**meta, "_file_bytes": len(data)}
