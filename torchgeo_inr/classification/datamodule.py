@@ -21,7 +21,6 @@ import torch
 from torch.utils.data import Subset
 from torchgeo.datamodules import NonGeoDataModule
 
-from ..errors import SceneError
 from .normalise import ScaleBands, band_range
 
 
@@ -79,18 +78,14 @@ class HyperspectralPatchDataModule(NonGeoDataModule):
         self.val_fraction = val_fraction
         self.split_seed = split_seed
         self.scale: ScaleBands | None = None
-
-    def _image(self):
-        if self.stream is None:
-            return None
-        return decoded_scene(self.stream)
+        self._decoded: np.ndarray | None = None
 
     def setup(self, stage: str) -> None:
-        image = self._image()
-        kwargs = {**self.kwargs, "image": image}
+        if self.stream is not None and self._decoded is None:  # decoded once for fit, test and predict
+            self._decoded = decoded_scene(self.stream)
+        # The dataset refuses an image whose shape is not the scene's.
+        kwargs = {**self.kwargs, "image": self._decoded}
         train = self.dataset_class(split="train", **kwargs)
-        if image is not None and tuple(image.shape) != tuple(train.image.shape):
-            raise SceneError(f"the stream decodes to {image.shape}, the scene is {tuple(train.image.shape)}")
         self.scale = ScaleBands(*band_range(train.image))
         self.classes = train.classes
         self.mask = train.mask
