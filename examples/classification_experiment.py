@@ -48,7 +48,7 @@ def make_stream(scene_file: Path, out: Path, rate: float, seconds: float | None)
     if not stream.exists():
         start = time.perf_counter()
         options = {} if seconds is None else {"max_seconds": seconds}
-        stream.write_bytes(encode(scene, "hiner", bpppb=rate, spectral_basis=0, **options))
+        stream.write_bytes(encode(scene, "hiner", bpppb=rate, mode="plain", **options))
         print(f"encoded in {time.perf_counter() - start:.0f} s")
     data = stream.read_bytes()
     decoded = decode(data)

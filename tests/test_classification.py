@@ -85,6 +85,28 @@ def test_render_without_shift_is_the_decode(fake_stream):
     assert (shifted >= lo - 1e-3).all() and (shifted <= lo + span + 1e-3).all()
 
 
+def test_latent_mode_streams_render_shift_and_feed_isi(tmp_path):
+    """The default (latent) hiner stream renders as it decodes, and its bands shift for ISI."""
+    cube = read_mat(FAKE_ROOT / "Indian_pines_corrected.mat").to_numpy()
+    data = compress.encode(cube, "hiner", bpppb=4.0, progress=False, max_seconds=60, steps=200, seed=1)
+    stream = bitstream.unpack(data)
+    assert stream.header["mode"] == "latent"
+    decoded = compress.decode(data)
+    renderer = HinerRenderer.from_stream(stream, decoded.shape)
+    plain = renderer.render().numpy()
+    np.testing.assert_allclose(np.clip(np.rint(plain), 0, 65535), decoded.data, atol=1)
+    shifted = renderer.render(torch.full((decoded.bands,), 0.5, dtype=torch.float64)).numpy()
+    assert not np.allclose(shifted, plain)
+    path = tmp_path / "latent.inr"
+    path.write_bytes(data)
+    isi = ImplicitSpectralInterpolation(path, probability=1.0, eta=0.5, seed=3)
+    positions = torch.tensor([[0, 0], [4, 3]])
+    batch = {"image": cut_patches(isi.plain, positions, 5), "position": positions, "label": torch.zeros(2)}
+    isi.train()
+    assert isi.new_epoch()
+    assert not torch.allclose(isi(batch)["image"], batch["image"])
+
+
 def test_isi_changes_training_batches_only(fake_stream):
     isi = ImplicitSpectralInterpolation(fake_stream, probability=1.0, eta=0.5, seed=3)
     positions = torch.tensor([[0, 0], [4, 3], [9, 7]])

@@ -25,9 +25,10 @@ def cube():
     return synthetic_cube(8, 24, 20, seed=0)
 
 
-@pytest.fixture(scope="module", params=[0, 4], ids=["plain", "basis"])
+@pytest.fixture(scope="module", params=[{"spectral_basis": 0}, {"mode": "basis", "spectral_basis": 4}],
+                ids=["plain", "basis"])
 def encoded(request, cube):
-    codec = HINERCodec(spectral_basis=request.param, **TINY)
+    codec = HINERCodec(**request.param, **TINY)
     scene = Scene.from_array(cube, wavelengths=np.linspace(450, 900, 8))
     return codec, scene, codec.encode(scene, bpppb=8.0, progress=False)
 
@@ -89,6 +90,102 @@ def test_tampered_payload_with_valid_checksum_raises(encoded):
         forged = bitstream.pack(s.codec, s.codec_version, header, sections)
         with pytest.raises(BitstreamError):
             compress.decode(forged)
+
+
+# -- latent mode (the default) ---------------------------------------------------
+LATENT_TINY = dict(max_seconds=120, steps=1000, seed=1)
+
+
+@pytest.fixture(scope="module")
+def latent_cube():
+    return synthetic_cube(16, 48, 40, seed=0)
+
+
+@pytest.fixture(scope="module")
+def latent_encoded(latent_cube):
+    codec = HINERCodec(**LATENT_TINY)
+    scene = Scene.from_array(latent_cube, wavelengths=np.linspace(450, 900, 16))
+    return codec, scene, codec.encode(scene, bpppb=1.0, progress=False)
+
+
+def test_latent_is_the_default_mode_and_round_trips(latent_encoded, latent_cube):
+    codec, scene, data = latent_encoded
+    cube = latent_cube
+    from torchgeo_inr import bitstream
+
+    assert codec.mode == "latent" and bitstream.unpack(data).header["mode"] == "latent"
+    out = compress.decode(data)
+    assert out.shape == cube.shape and out.dtype == np.uint16
+    psnr = metrics.psnr_per_band(cube, out.data)
+    assert psnr > _mean_psnr(cube) + 10, (psnr, _mean_psnr(cube))
+    # the training's own estimate is what decode gives (the stream holds what was trained)
+    assert psnr == pytest.approx(codec.last_report["psnr_estimate"], abs=0.3)
+
+
+def test_latent_stream_size_is_the_rate(latent_encoded):
+    _, scene, data = latent_encoded
+    real = metrics.bpppb(len(data), scene.shape)
+    assert 0.9 * 1.0 <= real <= 1.0
+    assert compress.info(data)["bytes"] == len(data)
+    assert compress.info(data)["bpppb"] == pytest.approx(real)
+
+
+def test_latent_rate_follows_the_budget(latent_cube):
+    data = HINERCodec(**LATENT_TINY).encode(latent_cube, bpppb=2.0, progress=False)
+    assert 0.9 * 2.0 <= metrics.bpppb(len(data), latent_cube.shape) <= 2.0
+
+
+def test_latent_decode_is_deterministic(latent_encoded):
+    codec, _, data = latent_encoded
+    np.testing.assert_array_equal(codec.decode(data).data, HINERCodec().decode(data).data)
+
+
+def test_latent_damaged_and_tampered_streams_raise(latent_encoded):
+    from torchgeo_inr import bitstream
+
+    _, _, data = latent_encoded
+    for cut in (len(data) // 2, len(data) - 3):
+        with pytest.raises(BitstreamError):
+            compress.decode(data[:cut])
+    s = bitstream.unpack(data)
+    arch, models = s.header["arch"], s.sections["lmodels"]
+    bad_scale = bytearray(models)
+    bad_scale[13:17] = np.array([-1.0], dtype="<f4").tobytes()  # first model's scale
+    rng = np.random.default_rng(0)
+    cases = [
+        ({**s.header, "arch": {**arch, "channels": [10**6]}}, s.sections),
+        ({**s.header, "arch": {**arch, "channels": arch["channels"] * 9}}, s.sections),
+        ({**s.header, "arch": {**arch, "components": 10**6}}, s.sections),
+        ({**s.header, "arch": {**arch, "hidden": arch["hidden"] + 1}}, s.sections),
+        (s.header, {**s.sections, "lmodels": models[:-17]}),
+        (s.header, {**s.sections, "lmodels": bytes(bad_scale)}),
+        (s.header, {**s.sections, "latents": rng.integers(0, 256, 64, dtype=np.uint8).tobytes()}),
+        (s.header, {**s.sections, "bstep": s.sections["bstep"][:-2]}),
+        ({k: v for k, v in s.header.items() if k != "qb"}, s.sections),
+    ]
+    for header, sections in cases:
+        forged = bitstream.pack(s.codec, s.codec_version, header, sections)
+        with pytest.raises(BitstreamError):
+            compress.decode(forged)
+
+
+def test_latent_odd_size_comes_back_at_its_own_size():
+    cube = synthetic_cube(11, 37, 53, seed=5)
+    data = HINERCodec(**{**LATENT_TINY, "steps": 150}).encode(cube, bpppb=3.0, progress=False)
+    out = compress.decode(data)
+    assert out.shape == (11, 37, 53)
+    assert metrics.bpppb(len(data), cube.shape) <= 3.0
+    assert metrics.psnr_per_band(cube, out.data) > _mean_psnr(cube) + 6
+
+
+def test_latent_config_shrinks_to_small_budgets():
+    from torchgeo_inr.hiner.latent import auto_config
+
+    big = auto_config(0.2, 200, 145, 145)
+    assert big.components == 37 and big.channels[0] == 12 and len(big.channels) == 7
+    small = auto_config(0.5, 11, 37, 53)
+    assert small.side_values(11) <= 0.35 * 0.5 * 11 * 37 * 53 / 8 + 1
+    assert len(auto_config(1.0, 5, 3, 2).channels) == 2  # no level below one pixel
 
 
 def test_odd_size_comes_back_at_its_own_size():

@@ -51,6 +51,19 @@ class Result:
     note: str = ""
 
 
+#: Codecs that run on torch (the others are CPU-only).
+TORCH_CODECS = ("hiner", "siren", "meta-siren")
+
+
+def _default_device(codec: str) -> str:
+    """The device a codec picks when given none: CUDA for the neural codecs when there is one."""
+    if codec not in TORCH_CODECS:
+        return "cpu"
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def decode_in_fresh_process(stream: Path, out: Path, device: str | None = None) -> float:
     """Decode ``stream`` to ``out`` with ``python -m torchgeo_inr decompress``; returns its decode seconds."""
     command = [sys.executable, "-m", "torchgeo_inr", "decompress", str(stream), "-o", str(out), "--json"]
@@ -73,7 +86,7 @@ def run_one(
     options: dict | None = None,
 ) -> Result:
     """Encode at ``rate`` bpppb (``options`` go to the codec), write the stream, decode it elsewhere, measure."""
-    result = Result(codec, rate, device=device or "auto")
+    result = Result(codec, rate, device=device or _default_device(codec))
     start = time.perf_counter()
     try:
         data = encode(scene, codec, bpppb=rate, device=device, progress=progress, **(options or {}))

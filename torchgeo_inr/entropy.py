@@ -84,11 +84,15 @@ def fit_model(symbols: np.ndarray) -> list:
     return min(candidates, key=lambda m: _bits(symbols, m[0], lo, hi, m[1], m[2]))
 
 
-def encode_tensors(arrays: list[np.ndarray]) -> tuple[bytes, list[list]]:
-    """Code integer arrays into one ANS stream; return (bytes, one model description per array)."""
+def encode_tensors(arrays: list[np.ndarray], models: list[list] | None = None) -> tuple[bytes, list[list]]:
+    """Code integer arrays into one ANS stream; return (bytes, one model description per array).
+
+    ``models`` (as :func:`fit_model` gives them, possibly with mean and scale
+    rounded to what the caller stores) replaces the fitted ones.
+    """
     import constriction
 
-    models = [fit_model(a) for a in arrays]
+    models = [fit_model(a) for a in arrays] if models is None else models
     coder = constriction.stream.stack.AnsCoder()
     # ANS is a stack: encode the last array first so that decoding reads them in order.
     for array, (family, mean, scale, lo, hi) in reversed(list(zip(arrays, models))):

@@ -28,7 +28,7 @@ from .config import HinerConfig
 from .network import Decoder, build_decoder, decoder_names
 
 
-def _lerp_rows(values: torch.Tensor, shift: torch.Tensor | None) -> torch.Tensor:
+def lerp_rows(values: torch.Tensor, shift: torch.Tensor | None) -> torch.Tensor:
     """``values`` (B, ...) at fractional band positions ``b + shift[b]`` (clamped to the band range)."""
     if shift is None:
         return values
@@ -54,12 +54,20 @@ class HinerRenderer:
 
     @classmethod
     def from_stream(cls, stream: bitstream.Stream, shape, device=None) -> HinerRenderer:
-        """Parse and check a hiner stream; any inconsistency raises :class:`BitstreamError`."""
+        """Parse and check a hiner stream; any inconsistency raises :class:`BitstreamError`.
+
+        A latent-mode stream gives a :class:`~torchgeo_inr.codecs.hiner_latent.LatentRenderer`,
+        which renders and shifts the same way.
+        """
         from ..quantize import unpack_state
 
         bands, height, width = shape
         head = stream.header
         mode = head.get("mode")
+        if mode == "latent":
+            from ..codecs.hiner_latent import LatentRenderer
+
+            return LatentRenderer.from_stream(stream, shape, device)
         if mode not in ("plain", "basis"):
             raise BitstreamError(f"unknown hiner mode {mode!r}")
         cfg = HinerConfig.from_header(head.get("arch"))
@@ -107,7 +115,7 @@ class HinerRenderer:
             raise ValueError(f"shift must have one value per band ({bands}), not shape {tuple(shift.shape)}")
         out = torch.empty(self.shape, dtype=torch.float32, device=self.device)
         if self.mode == "plain":
-            table = _lerp_rows(self.table, shift)
+            table = lerp_rows(self.table, shift)
             lo, span = self.per_band["lo"], self.per_band["span"]
             pixels = self.decoder.cfg.out_height * self.decoder.cfg.out_width * max(self.decoder.cfg.widths()[-1], 1)
             chunk = max(1, int(2**22 // pixels))
@@ -117,7 +125,7 @@ class HinerRenderer:
             return out
         y = self.decoder(self.table)[0, :, :height, :width].double().reshape(-1, height * width)
         comps = self.components["clo"][:, None] + self.components["cspan"][:, None] * y
-        basis = _lerp_rows(self.per_band["basis"], shift)
+        basis = lerp_rows(self.per_band["basis"], shift)
         mean, scale = self.per_band["mean"], torch.exp2(self.per_band["log2_scale"])
         x = (basis @ comps + mean[:, None]) * scale[:, None]
         out[:] = x.reshape(self.shape).float()
