@@ -45,7 +45,7 @@ def tiny_trained(tmp_path_factory):
         TrainScene.from_array(synthetic_cube(12, 24, 20, seed=1).astype(np.float32), np.linspace(400, 1000, 12)),
         TrainScene.from_array(synthetic_cube(7, 20, 20, seed=2).astype(np.float32), np.linspace(450, 2400, 7)),
     ]
-    model, history = train(corpus, TINY, TrainConfig(steps=150, batch_pixels=256, lr=1e-2, log_every=10,
+    model, history = train(corpus, TINY, TrainConfig(steps=150, batch_pixels=256, lr=3e-3, log_every=10,
                                                      checkpoint_every=40), out_dir=out, progress=False)
     return out, model, history
 
