@@ -165,7 +165,7 @@ class HINERCodec(Codec):
         cfg = auto_config(target.bpppb, *scene.shape)
         if isinstance(self.spectral_basis, int) and self.spectral_basis > 0:
             cfg = with_fields(cfg, components=min(self.spectral_basis, scene.bands, scene.height * scene.width))
-        self.last_report = {"attempts": []}
+        self.last_report = {}
         return encode_latent(
             scene, target, finish, cfg=cfg, seconds=float(seconds), steps=self.steps,
             weight_bits=self.weight_bits, seed=self.seed, lr_latent=self.latent_lr,
@@ -430,16 +430,14 @@ class _BasisData:
     def __init__(self, scene: Scene, k: int, device, learn: bool = True):
         import torch
 
+        from ..hiner.spectral import peak_normalise, principal_basis
+
         bands = scene.bands
-        flat = scene.data.reshape(bands, -1).astype(np.float64)
-        peak = np.abs(flat).max(axis=1)
-        self.log2_scale = np.log2(np.where(peak > 0, peak, 1.0)).astype(np.float16)
+        self.log2_scale, self.mean16, xc = peak_normalise(scene.data)
         scale = np.exp2(self.log2_scale.astype(np.float64))
-        xs = flat / scale[:, None]
-        self.mean16 = xs.mean(axis=1).astype(np.float16)
-        xc = xs - self.mean16.astype(np.float64)[:, None]
-        eigval, eigvec = np.linalg.eigh(xc @ xc.T)
-        basis = eigvec[:, np.argsort(eigval)[::-1][:k]]  # (B, k)
+        xs = xc + self.mean16.astype(np.float64)[:, None]
+        peak = np.abs(scene.data.reshape(bands, -1)).max(axis=1).astype(np.float64)
+        basis = principal_basis(xc, k).T  # (B, k)
         comps = basis.T @ xc
         lo, hi = comps.min(axis=1), comps.max(axis=1)
         margin = 0.02 * (hi - lo) + 1e-9

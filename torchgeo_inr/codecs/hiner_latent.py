@@ -28,6 +28,7 @@ from .. import bitstream, entropy
 from ..errors import BitstreamError, RateError
 from ..hiner.latent import MAX_SYMBOL, LatentConfig, LatentHiner, auto_config
 from ..hiner.latent_fit import RateDistortionLoss, fit_latent
+from ..hiner.spectral import peak_normalise, principal_basis
 from ..quantize import fake_quant, pack_state, unpack_state
 from ..ratecontrol import Target
 from ..scene import Scene
@@ -47,22 +48,15 @@ class LatentData:
     """The scene as the latent mode sees it: bands / peak, centred, and their principal components."""
 
     def __init__(self, scene: Scene, components: int, device: torch.device):
-        bands, height, width = scene.shape
-        flat = scene.data.reshape(bands, -1).astype(np.float64)
-        peak = np.abs(flat).max(axis=1)
-        self.log2_scale = np.log2(np.where(peak > 0, peak, 1.0)).astype(np.float16)
-        xs = flat / np.exp2(self.log2_scale.astype(np.float64))[:, None]
-        self.mean16 = xs.mean(axis=1).astype(np.float16)
-        xc = xs - self.mean16.astype(np.float64)[:, None]
-        eigval, eigvec = np.linalg.eigh(xc @ xc.T)
-        basis = eigvec[:, np.argsort(eigval)[::-1][:components]].T  # (k, B)
+        bands = scene.bands
+        self.log2_scale, self.mean16, xc = peak_normalise(scene.data)
+        basis = principal_basis(xc, components)  # (k, B)
         coeff_peak = float(np.abs(basis @ xc).max()) or 1.0
         # the basis carries the coefficients' scale: the network then outputs values of order one
         self.basis_header, self.basis_sections = pack_state({"basis": basis * coeff_peak}, {"basis": BASIS_BITS})
         decoded = unpack_state(self.basis_header, self.basis_sections, {"basis": (components, bands)})["basis"]
         self.basis = torch.from_numpy(decoded.astype(np.float32)).to(device)
         self.target = torch.from_numpy(xc.astype(np.float32)).to(device)
-        self.shape = scene.shape
 
     def side_sections(self) -> dict[str, bytes]:
         return {

@@ -51,9 +51,6 @@ class LatentConfig:
     def grid_sizes(self, height: int, width: int) -> list[tuple[int, int]]:
         return [(math.ceil(height / 2**level), math.ceil(width / 2**level)) for level in range(len(self.channels))]
 
-    def latent_values(self, height: int, width: int) -> int:
-        return sum(c * h * w for c, (h, w) in zip(self.channels, self.grid_sizes(height, width)))
-
     def side_values(self, bands: int) -> int:
         """Values besides the latents: the basis and the synthesis weights."""
         cin, hid, k = sum(self.channels), self.hidden, self.components
