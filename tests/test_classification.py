@@ -95,8 +95,13 @@ def test_latent_mode_streams_render_shift_and_feed_isi(tmp_path):
     renderer = HinerRenderer.from_stream(stream, decoded.shape)
     plain = renderer.render().numpy()
     np.testing.assert_allclose(np.clip(np.rint(plain), 0, 65535), decoded.data, atol=1)
+    np.testing.assert_allclose(renderer.render(torch.zeros(decoded.bands, dtype=torch.float64)).numpy(), plain,
+                               rtol=1e-5, atol=1e-3)
     shifted = renderer.render(torch.full((decoded.bands,), 0.5, dtype=torch.float64)).numpy()
     assert not np.allclose(shifted, plain)
+    # half a band up is the mean of a band and the next in value units (the last band has no next)
+    np.testing.assert_allclose(shifted[:-1], (plain[:-1] + plain[1:]) / 2, rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(shifted[-1], plain[-1], rtol=1e-5, atol=1e-3)
     path = tmp_path / "latent.inr"
     path.write_bytes(data)
     isi = ImplicitSpectralInterpolation(path, probability=1.0, eta=0.5, seed=3)
