@@ -58,7 +58,7 @@ def main() -> None:
             row = {"cuda": (float("nan"), float("nan"))}
             for where in decoders:
                 decoded = stream.with_suffix(f".{where}.npy")
-                seconds = decode_in_fresh_process(stream, decoded, where)
+                seconds, _ = decode_in_fresh_process(stream, decoded, where)
                 row[where] = (psnr_per_band(original, np.load(decoded, allow_pickle=False), scene.mask), seconds)
                 decoded.unlink()
             diff = abs(row["cpu"][0] - row["cuda"][0])

@@ -64,6 +64,24 @@ def test_compress_decompress_info_round_trip(tmp_path, capsys, scene_file, strea
     assert CODEC in out and "12 x 24 x 20" in out and "vs 16-bit" in out and "j2k" in out
 
 
+def test_decompress_json_times_the_decode_apart_from_library_start_up(tmp_path, capsys, stream):
+    capsys.readouterr()
+    assert main(["decompress", str(stream), "-o", str(tmp_path / "d.npy"), "--json"]) == 0
+    timings = json.loads(capsys.readouterr().out)
+    assert timings["seconds"] > 0 and timings["import_seconds"] >= 0
+    assert timings["shape"] == list(synthetic_cube().shape)
+
+
+@pytest.mark.parametrize("codec", ["hiner", "siren", "meta-siren"])
+def test_torch_codecs_load_torch_before_a_timed_decode(codec):
+    from torchgeo_inr.registry import codec_class
+
+    cls = codec_class(codec)
+    assert "torch" in cls.libraries
+    cls.load_libraries()
+    assert "torch" in sys.modules
+
+
 @pytest.mark.parametrize("suffix", [".npy", ".mat", ".tif"])
 def test_decompress_formats(tmp_path, stream, suffix):
     out = tmp_path / f"decoded{suffix}"

@@ -45,6 +45,7 @@ class Result:
     sam: float | None = None
     encode_s: float | None = None
     decode_s: float | None = None
+    decode_import_s: float | None = None  # the fresh process's library start-up before decode (torch: seconds)
     device: str = "auto"
     stream: str = ""
     decoded: str = ""
@@ -64,15 +65,16 @@ def _default_device(codec: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def decode_in_fresh_process(stream: Path, out: Path, device: str | None = None) -> float:
-    """Decode ``stream`` to ``out`` with ``python -m torchgeo_inr decompress``; returns its decode seconds."""
+def decode_in_fresh_process(stream: Path, out: Path, device: str | None = None) -> tuple[float, float]:
+    """Decode ``stream`` to ``out`` with ``python -m torchgeo_inr decompress``: (decode s, library import s)."""
     command = [sys.executable, "-m", "torchgeo_inr", "decompress", str(stream), "-o", str(out), "--json"]
     if device:
         command += ["--device", device]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"decoding {stream} in a fresh process failed:\n{done.stderr.strip()}")
-    return float(json.loads(done.stdout)["seconds"])
+    timings = json.loads(done.stdout)
+    return float(timings["seconds"]), float(timings["import_seconds"])
 
 
 def run_one(
@@ -97,7 +99,7 @@ def run_one(
     stream = out_dir / f"{codec}_{rate:g}bpppb{STREAM_SUFFIX}"
     stream.write_bytes(data)
     decoded_path = stream.with_suffix(".npy")
-    result.decode_s = decode_in_fresh_process(stream, decoded_path, device)
+    result.decode_s, result.decode_import_s = decode_in_fresh_process(stream, decoded_path, device)
     quality = quality_report(scene.to_numpy(), np.load(decoded_path, allow_pickle=False), scene.mask)
     result.bytes = stream.stat().st_size
     result.bpppb = bpppb(result.bytes, scene.shape)
@@ -152,12 +154,12 @@ def _cell(value, digits: int) -> str:
 def format_table(results: Sequence[Result]) -> str:
     """A markdown table of the runs (readable in a terminal too)."""
     head = ["codec", "target", "bpppb", "bytes", "PSNR band dB", "PSNR global dB", "SAM deg",
-            "encode s", "decode s", "device", "note"]  # fmt: skip
+            "encode s", "decode s", "import s", "device", "note"]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in results:
         cells = [r.codec, f"{r.target:g}", _cell(r.bpppb, 4), "-" if r.bytes is None else str(r.bytes),
                  _cell(r.psnr_band, 2), _cell(r.psnr_global, 2), _cell(r.sam, 3),
-                 _cell(r.encode_s, 2), _cell(r.decode_s, 2), r.device, r.note]  # fmt: skip
+                 _cell(r.encode_s, 2), _cell(r.decode_s, 2), _cell(r.decode_import_s, 2), r.device, r.note]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

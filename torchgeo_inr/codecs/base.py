@@ -8,6 +8,7 @@ and restores dtype and nodata on the way out.
 
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import ClassVar
@@ -40,6 +41,14 @@ class Codec(ABC):
     name: ClassVar[str]
     #: Bumped when the stream layout of this codec changes; decode refuses newer ones.
     version: ClassVar[int] = 1
+    #: Modules decode imports on first use. :meth:`load_libraries` imports them ahead, so that a
+    #: decode timing can leave out library start-up (torch alone takes seconds to import).
+    libraries: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def load_libraries(cls) -> None:
+        for module in cls.libraries:
+            importlib.import_module(module)
 
     def encode(
         self,

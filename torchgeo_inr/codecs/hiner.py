@@ -85,6 +85,7 @@ class HINERCodec(Codec):
     """HINER fitted per scene, quantised and ANS-coded; ``mode`` picks latent (default), basis or plain."""
 
     name = "hiner"
+    libraries = ("torch", "torchgeo_inr.codecs.hiner_latent", "torchgeo_inr.hiner.render")
     version = 1
 
     def __init__(

@@ -10,14 +10,16 @@ level and channel with its own fitted model (:mod:`torchgeo_inr.entropy`).
 Rate control: training steers its estimate of the whole stream (corrected
 by measuring the real stream every few steps) to 97% of the budget. A stream
 that comes out over budget gets the smallest rounding dead zone that brings
-it under (small latents go to zero); one under ``target.min_bytes`` is
-trained on gently in the rounding phase with a lower rate weight, a few
-rounds, and the best stream in range is kept (if none is, the best under
-budget: a slightly small stream beats a worse one).
+it under (small latents go to zero); one still over, or under
+``target.min_bytes``, is trained on gently in the rounding phase with a
+higher or lower rate weight, a few rounds, and the best stream in range is
+kept (if none is, the best under budget: a slightly small stream beats a
+worse one).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -146,26 +148,37 @@ def encode_latent(
     candidates = [_fit_budget(model, data, loss, weight_bits, finish, target, device)]
     report.update(fit_bytes=candidates[0][1], fit_psnr_rounded=round(candidates[0][0], 3))
     target_bits, rounds = 8.0 * desired, 0
-    while rounds < RATE_ROUNDS and fit.stopped != "interrupted" and candidates[-1][1] < target.min_bytes:
-        # under budget: a few gentle rounding-phase rounds with a lower rate weight (the best stream is kept)
+    while rounds < RATE_ROUNDS and fit.stopped != "interrupted" and not _in_range(candidates[-1], target):
+        # a few gentle rounding-phase rounds, with the rate weight lowered (under budget) or raised (over);
+        # the best stream is kept
         rounds += 1
+        over = candidates[-1][3] is None
         target_bits += 8.0 * (desired - candidates[-1][1])
         fit = fit_latent(model, loss, target_bits=target_bits, measure=measure, seconds=seconds, steps=RATE_STEPS,
-                         weight_bits=weight_bits, lam=fit.lam / 1.5, lr_latent=1e-3, lr=1e-5,
-                         phase="ste", progress=progress, desc=f"hiner rate control {rounds}")
+                         weight_bits=weight_bits, lam=fit.lam * 2.0 if over else fit.lam / 1.5, lr_latent=1e-3,
+                         lr=1e-5, phase="ste", progress=progress, desc=f"hiner rate control {rounds}")
         candidates.append(_fit_budget(model, data, loss, weight_bits, finish, target, device))
-    psnr, size, deadzone, stream = max(candidates, key=lambda c: (c[1] >= target.min_bytes, c[0]))
+    written = [c for c in candidates if c[3] is not None]
+    if not written:
+        raise RateError(f"hiner could not fit {target.max_bytes} bytes", smallest=min(c[1] for c in candidates))
+    psnr, size, deadzone, stream = max(written, key=lambda c: (_in_range(c, target), c[0]))
     report.update(bytes=size, rate_rounds=rounds, deadzone=round(deadzone, 4), psnr_estimate=round(psnr, 3),
                   seconds=round(time.perf_counter() - t0, 1))
     return stream
 
 
+def _in_range(candidate, target: Target) -> bool:
+    return candidate[3] is not None and candidate[1] >= target.min_bytes
+
+
 def _fit_budget(model, data, loss, weight_bits, finish, target: Target, device):
-    """(per-band PSNR, bytes, dead zone, stream): the stream as trained, or with the smallest dead zone that fits."""
+    """(per-band PSNR, bytes, dead zone, stream): the stream as trained, or with the smallest dead zone that
+    fits; the stream is None (and the bytes the smallest reached) when even the widest dead zone is over."""
     deadzone, stream = 0.0, build_stream(model, data, weight_bits, finish)
     if len(stream) > target.max_bytes:
-        if len(build_stream(model, data, weight_bits, finish, DEADZONE_MAX)) > target.max_bytes:
-            raise RateError(f"hiner could not fit {target.max_bytes} bytes", smallest=len(stream))
+        smallest = len(build_stream(model, data, weight_bits, finish, DEADZONE_MAX))
+        if smallest > target.max_bytes:
+            return -math.inf, smallest, DEADZONE_MAX, None
         lo, hi = 0.0, DEADZONE_MAX
         for _ in range(10):
             mid = (lo + hi) / 2

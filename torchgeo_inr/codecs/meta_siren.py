@@ -56,6 +56,7 @@ class MetaSirenCodec(Codec):
     """Latents of a shared, meta-learned modulated SIREN; the base network ships with the package."""
 
     name = "meta-siren"
+    libraries = ("torch",)
     version = 1
 
     def __init__(

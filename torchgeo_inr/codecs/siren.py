@@ -59,6 +59,7 @@ class SirenCodec(Codec):
     """A SIREN fitted to the scene; weights quantised (``bits`` nominal, 6..16) and ANS-coded."""
 
     name = "siren"
+    libraries = ("torch",)
     version = 1
 
     def __init__(
