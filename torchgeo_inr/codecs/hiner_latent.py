@@ -29,7 +29,7 @@ import torch
 from .. import bitstream, entropy
 from ..errors import BitstreamError, RateError
 from ..hiner.latent import MAX_SYMBOL, LatentConfig, LatentHiner, auto_config
-from ..hiner.latent_fit import RateDistortionLoss, fit_latent
+from ..hiner.latent_fit import LATENT_LR, RateDistortionLoss, fit_latent
 from ..hiner.spectral import peak_normalise, principal_basis, truncation_tilt
 from ..quantize import fake_quant, pack_state, unpack_state
 from ..ratecontrol import Target
@@ -140,7 +140,7 @@ def encode_latent(
 
     # latents start at zero and must grow to the rate's magnitudes: on Indian Pines 0.15 beat 0.02-0.06
     # by 0.6 dB at 0.2 bpppb and 0.6 dB at 0.5; above about 0.3 rounding losses grow
-    lr_latent = lr_latent or 0.15
+    lr_latent = lr_latent or LATENT_LR
     fit = fit_latent(model, loss, target_bits=8.0 * desired, measure=measure, seconds=seconds, steps=steps,
                      weight_bits=weight_bits, lr_latent=lr_latent, progress=progress)
     report.update(fit_steps=fit.steps, fit_seconds=round(fit.seconds, 1), fit_psnr=round(fit.psnr, 3),

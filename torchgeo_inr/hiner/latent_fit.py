@@ -25,6 +25,8 @@ from .latent import LatentHiner
 MEASURE_EVERY = 100
 #: Non-finite losses tolerated (skipped) before a fit is declared diverged.
 MAX_SKIPPED = 50
+#: The latents' peak learning rate: they start at zero and must grow to the rate's magnitudes.
+LATENT_LR = 0.15
 #: The latents' learning rate shrinks by this factor when rounding starts: at the noise phase's rate
 #: (0.15 peak) straight-through rounding flips latents across bin edges and the stream grew by half
 #: on Indian Pines at 0.05 bpppb however high lambda went.
@@ -87,7 +89,7 @@ def fit_latent(
     steps: int,
     weight_bits: int,
     lam: float = 1.0,
-    lr_latent: float = 0.15,
+    lr_latent: float = LATENT_LR,
     lr: float = 1e-2,
     noise_fraction: float = 0.8,
     gain: float = 0.3,
