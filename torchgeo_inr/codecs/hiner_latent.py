@@ -49,10 +49,10 @@ DEADZONE_MAX = 0.45
 class LatentData:
     """The scene as the latent mode sees it: bands / peak, centred, and their principal components."""
 
-    def __init__(self, scene: Scene, components: int, device: torch.device):
+    def __init__(self, scene: Scene, components: int, device: torch.device, tilt: bool = True):
         bands = scene.bands
         # per-band weights for the PCA ride in the per-band scale the stream holds anyway
-        tilt = truncation_tilt(scene.data, components) if components < bands else None
+        tilt = truncation_tilt(scene.data, components) if tilt and components < bands else None
         self.log2_scale, self.mean16, xc = peak_normalise(scene.data, tilt)
         basis = principal_basis(xc, components)  # (k, B)
         coeff_peak = float(np.abs(basis @ xc).max()) or 1.0
@@ -127,7 +127,7 @@ def encode_latent(
     bands, height, width = scene.shape
     cfg = cfg or auto_config(target.bpppb, bands, height, width)
     torch.manual_seed(seed)
-    data = LatentData(scene, cfg.components, device)
+    data = LatentData(scene, cfg.components, device, tilt=cfg.tilt)
     model = LatentHiner(cfg, height, width).to(device)
     side = len(build_stream(model, data, weight_bits, finish))
     desired = DESIRED * target.max_bytes
