@@ -52,8 +52,8 @@ class LatentData:
     def __init__(self, scene: Scene, components: int, device: torch.device, tilt: bool = True):
         bands = scene.bands
         # per-band weights for the PCA ride in the per-band scale the stream holds anyway
-        tilt = truncation_tilt(scene.data, components) if tilt and components < bands else None
-        self.log2_scale, self.mean16, xc = peak_normalise(scene.data, tilt)
+        weights = truncation_tilt(scene.data, components) if tilt and components < bands else None
+        self.log2_scale, self.mean16, xc = peak_normalise(scene.data, weights)
         basis = principal_basis(xc, components)  # (k, B)
         coeff_peak = float(np.abs(basis @ xc).max()) or 1.0
         # the basis carries the coefficients' scale: the network then outputs values of order one
@@ -138,11 +138,8 @@ def encode_latent(
     def measure() -> float:
         return 8.0 * len(build_stream(model, data, weight_bits, finish))
 
-    # latents start at zero and must grow to the rate's magnitudes: on Indian Pines 0.15 beat 0.02-0.06
-    # by 0.6 dB at 0.2 bpppb and 0.6 dB at 0.5; above about 0.3 rounding losses grow
-    lr_latent = lr_latent or LATENT_LR
     fit = fit_latent(model, loss, target_bits=8.0 * desired, measure=measure, seconds=seconds, steps=steps,
-                     weight_bits=weight_bits, lr_latent=lr_latent, progress=progress)
+                     weight_bits=weight_bits, lr_latent=lr_latent or LATENT_LR, progress=progress)
     report.update(fit_steps=fit.steps, fit_seconds=round(fit.seconds, 1), fit_psnr=round(fit.psnr, 3),
                   fit_stopped=fit.stopped)
     candidates = [_fit_budget(model, data, loss, weight_bits, finish, target, device)]

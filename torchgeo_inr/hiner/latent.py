@@ -97,7 +97,7 @@ def auto_config(bpppb: float, bands: int, height: int, width: int, side_share: f
     the full-resolution channels grow as 12 * (bpppb / 0.2)**0.6, the coarser
     levels get fewer; levels stop where the grid would be a single pixel.
 
-    The synthesis is 1.75 times as wide as the basis (at least 48): its last
+    The synthesis is ``HIDDEN_PER_COMPONENT`` times as wide as the basis (at least 48): its last
     layer maps the hidden width to the components, so a narrower one caps the
     rank of the coefficients (Indian Pines, 480 s on the CPU: at 0.2 bpppb,
     37 components, width 48 gave 44.48 dB and 64 gave 44.66; at 0.5, 63

@@ -25,7 +25,8 @@ from .latent import LatentHiner
 MEASURE_EVERY = 100
 #: Non-finite losses tolerated (skipped) before a fit is declared diverged.
 MAX_SKIPPED = 50
-#: The latents' peak learning rate: they start at zero and must grow to the rate's magnitudes.
+#: The latents' peak learning rate: they start at zero and must grow to the rate's magnitudes (on Indian
+#: Pines 0.15 beat 0.02-0.06 by 0.6 dB at 0.2 and at 0.5 bpppb; above about 0.3 rounding losses grow).
 LATENT_LR = 0.15
 #: The latents' learning rate shrinks by this factor when rounding starts: at the noise phase's rate
 #: (0.15 peak) straight-through rounding flips latents across bin edges and the stream grew by half
