@@ -5,7 +5,7 @@ import pytest
 
 from torchgeo_inr import compress, registry
 from torchgeo_inr.codecs.base import Codec
-from torchgeo_inr.codecs.packing import pack_array, unpack_array
+from torchgeo_inr.packing import pack_array, unpack_array
 from torchgeo_inr.errors import UnknownCodecError
 
 

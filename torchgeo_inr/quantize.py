@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import entropy
-from .codecs.packing import unpack_array
+from .packing import unpack_array
 from .errors import BitstreamError
 
 MIN_BITS, MAX_BITS = 2, 16

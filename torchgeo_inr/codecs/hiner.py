@@ -44,7 +44,7 @@ from ..errors import RateError
 from ..ratecontrol import Target
 from ..scene import Scene
 from .base import Codec, Finish
-from .packing import pack_array
+from ..packing import pack_array
 
 MIN_BITS, MAX_BITS = 4, 12
 #: Default seconds of fitting on the CPU, and on CUDA (fitting + fine-tune).

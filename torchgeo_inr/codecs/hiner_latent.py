@@ -35,7 +35,7 @@ from ..quantize import fake_quant, pack_state, unpack_state
 from ..ratecontrol import Target
 from ..scene import Scene
 from .base import Finish
-from .packing import pack_array, unpack_array
+from ..packing import pack_array, unpack_array
 
 BASIS_BITS = 8
 #: Training aims at this share of the byte budget (the real stream must land in [0.9, 1] of it).

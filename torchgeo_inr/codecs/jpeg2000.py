@@ -16,7 +16,7 @@ from ..ratecontrol import Target, fit_bytes, fit_quality
 from ..scene import Scene
 from . import j2k
 from .base import Codec, Finish
-from .packing import pack_array, unpack_array
+from ..packing import pack_array, unpack_array
 
 _U16 = 65535.0
 

@@ -44,7 +44,7 @@ from ..errors import BitstreamError, RateError
 from ..ratecontrol import Target
 from ..scene import Scene
 from .base import Codec, Finish
-from .packing import header_number
+from ..packing import header_number
 
 MIN_BITS, MAX_BITS = 2, 8
 _SHA = re.compile(r"^[0-9a-f]{64}$")

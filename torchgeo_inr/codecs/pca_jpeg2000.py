@@ -27,7 +27,7 @@ from ..ratecontrol import Target, fit_bytes, fit_quality
 from ..scene import Scene
 from . import j2k
 from .base import Codec, Finish
-from .packing import header_number, lzma_pack, lzma_unpack, pack_array, unpack_array
+from ..packing import header_number, lzma_pack, lzma_unpack, pack_array, unpack_array
 
 _U16 = 65535.0
 #: How far (in octaves) re-weighting may move a band's scale from its peak: keeps

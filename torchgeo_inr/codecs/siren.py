@@ -26,7 +26,7 @@ from ..errors import BitstreamError, RateError
 from ..ratecontrol import Target
 from ..scene import Scene
 from .base import Codec, Finish
-from .packing import header_number
+from ..packing import header_number
 
 MIN_BITS, MAX_BITS = 6, 16
 #: Default seconds of fitting on the CPU and on CUDA.

@@ -12,7 +12,7 @@ import itertools
 import math
 from dataclasses import asdict, dataclass
 
-from ..codecs.packing import header_number
+from ..packing import header_number
 
 #: Limits a header must respect (they bound what decode may allocate).
 MAX_WIDTH = 2048

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..codecs.packing import header_number
+from ..packing import header_number
 from ..errors import BitstreamError
 
 #: Bounds a header must respect (they bound what decode may allocate).

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from .. import bitstream
-from ..codecs.packing import unpack_array
+from ..packing import unpack_array
 from ..errors import BitstreamError
 from .config import HinerConfig
 from .network import Decoder, build_decoder, decoder_names

@@ -86,7 +86,7 @@ class BandNorm:
     @classmethod
     def from_stream(cls, stream, bands: int) -> BandNorm:
         """From a parsed :class:`torchgeo_inr.bitstream.Stream`; damage raises BitstreamError."""
-        from ..codecs.packing import unpack_array
+        from ..packing import unpack_array
 
         mean = unpack_array(stream.section("mean"), "f2", bands, "mean")
         scale = unpack_array(stream.section("scale"), "f2", bands, "scale")

@@ -10,7 +10,7 @@ import lzma
 
 import numpy as np
 
-from ..errors import BitstreamError
+from .errors import BitstreamError
 
 _LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]
 
