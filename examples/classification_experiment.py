@@ -41,14 +41,14 @@ CONFIGS = ["original", "compressed", "compressed_asw", "compressed_isi", "compre
 STREAM_NAME = "indian_pines_hiner_0.57.inr"
 
 
-def make_stream(scene_file: Path, out: Path, rate: float, seconds: float | None) -> Path:
+def make_stream(scene_file: Path, out: Path, rate: float, steps: int | None) -> Path:
     """The HINER stream of the scene (encoded once, then reused)."""
     stream = out / STREAM_NAME
     scene = replace(read_mat(scene_file, "indian_pines_corrected"), wavelengths=indian_pines_wavelengths())
     if not stream.exists():
         start = time.perf_counter()
-        options = {} if seconds is None else {"max_seconds": seconds}
-        stream.write_bytes(encode(scene, "hiner", bpppb=rate, mode="plain", **options))
+        options = {} if steps is None else {"steps": steps}
+        stream.write_bytes(encode(scene, "hiner", bpppb=rate, **options))
         print(f"encoded in {time.perf_counter() - start:.0f} s")
     data = stream.read_bytes()
     decoded = decode(data)
@@ -91,12 +91,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, help="override the configs' max_epochs")
     parser.add_argument("--backbone", choices=sorted(BACKBONE_OPTIONS), help="override the configs' backbone (cnn)")
     parser.add_argument("--bpppb", type=float, default=0.57)
-    parser.add_argument("--hiner-seconds", type=float, help="HINER fitting budget (default: the codec's)")
+    parser.add_argument("--hiner-steps", type=int, help="HINER training steps (default: the codec's)")
     args = parser.parse_args()
 
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"{machine()}\n")
-    stream = make_stream(args.data, args.out, args.bpppb, args.hiner_seconds)
+    stream = make_stream(args.data, args.out, args.bpppb, args.hiner_steps)
     seeds = [int(s) for s in args.seeds.split(",")]
     rows, maps, first = [], {}, None
     for config in args.configs.split(","):

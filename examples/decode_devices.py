@@ -32,7 +32,7 @@ from torchgeo_inr.metrics import bpppb, psnr_per_band
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=default_data())
-    parser.add_argument("--codecs", type=parse_codecs, default=["hiner", "siren", "meta-siren"])
+    parser.add_argument("--codecs", type=parse_codecs, default=["hiner", "latent-grid", "siren", "meta-siren"])
     parser.add_argument("--rates", type=parse_rates, default=[0.2])
     parser.add_argument("--device", default=None, help="where to encode (default: cuda if there is a GPU)")
     parser.add_argument("--out", type=Path, default=Path("out/decode_devices"))

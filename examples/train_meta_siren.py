@@ -132,7 +132,8 @@ def evaluate(base_path: Path, base_id: str, held) -> None:
     for spec, scene, allowed in held:
         for rate in (0.05, 0.1, 0.2, 0.5):
             t = time.perf_counter()
-            data = codec.encode(scene, bpppb=rate, progress=False)
+            encoded = codec.encode_with_report(scene, bpppb=rate, progress=False)
+            data = encoded.data
             enc = time.perf_counter() - t
             out = codec.decode(data).data
             row = {"scene": Path(spec).name, "bpppb": round(8 * len(data) / scene.data.size, 4),
@@ -141,7 +142,7 @@ def evaluate(base_path: Path, base_id: str, held) -> None:
                 mask_train = np.broadcast_to(~allowed, scene.shape)  # mask=True excludes
                 row["psnr_trained_px"] = round(psnr_per_band(scene.data, out, mask_train), 2)
                 row["psnr_heldout_px"] = round(psnr_per_band(scene.data, out, ~mask_train), 2)
-            row.update(codec.last_report)
+            row.update(encoded.report.details)
             print(json.dumps(row))
 
 

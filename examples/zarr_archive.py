@@ -29,7 +29,7 @@ would. Real data only: ``$TORCHGEO_INR_DATA/indian_pines/Indian_pines_corrected.
 for zfpy.
 
     python examples/zarr_archive.py                       # pca-jpeg2000 at 0.1 bpppb
-    python examples/zarr_archive.py --codec hiner --codec-options '{"max_seconds": 300}'
+    python examples/zarr_archive.py --codec latent-grid --codec-options '{"steps": 5000}'
 """
 
 from __future__ import annotations
@@ -198,7 +198,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=default_data(), help=f"Indian_pines_corrected.mat (default: ${DATA_ENV} or ../shared/data, + {SCENE_FILE})")  # fmt: skip
     parser.add_argument("--codec", default="pca-jpeg2000", help="registry codec for the torchgeo_inr.inr rows (default pca-jpeg2000)")  # fmt: skip
-    parser.add_argument("--codec-options", type=json.loads, default=None, help='JSON dict of codec constructor arguments, e.g. \'{"max_seconds": 300}\'')  # fmt: skip
+    parser.add_argument("--codec-options", type=json.loads, default=None, help='JSON dict of codec constructor arguments, e.g. \'{"steps": 5000}\'')  # fmt: skip
     parser.add_argument("--bpppb", type=float, default=0.1, help="target rate (default 0.1)")
     parser.add_argument("--out", type=Path, default=Path("out/zarr_archive"), help="folder for the stores (default ./out/zarr_archive)")  # fmt: skip
     parser.add_argument("--read", type=Path, help=argparse.SUPPRESS)  # the child's job
@@ -214,7 +214,7 @@ def main() -> None:
 
     cube = load_cube(args.data)
     print(f"{args.data.name}: {cube.shape[0]} bands x {cube.shape[1]} x {cube.shape[2]}, {cube.dtype}; {machine()}")
-    neural = [c for c in ("hiner", "siren", "meta-siren") if c in available_codecs()]
+    neural = [c for c in ("hiner", "latent-grid", "siren", "meta-siren") if c in available_codecs()]
     print(
         f"chunk codec: {args.codec}"
         + ("" if args.codec in neural else f" (a classical codec; the neural INR codecs installed: {', '.join(neural) or 'none'}; run with --codec hiner)")  # fmt: skip

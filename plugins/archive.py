@@ -8,7 +8,10 @@ The file is a ZIP archive (any unzip tool lists it), never a pickle::
 
 Reading parses JSON and ``np.load(allow_pickle=False)`` only; a foreign,
 truncated or damaged file raises :class:`~torchgeo_inr.BitstreamError`
-(ZIP checks a CRC-32 per member). What JSON and ``.npy`` cannot hold
+(ZIP checks a CRC-32 per member). Every member's declared size is checked
+against what its compressed bytes can hold and against
+:mod:`torchgeo_inr.limits` before it is read, and no member is read past
+its declared size. What JSON and ``.npy`` cannot hold
 exactly is refused when writing, with the name of the culprit: coordinates
 of Python objects (cftime dates, mixed types), pandas MultiIndex,
 attributes of other types. Datetime64 and string coordinates are fine.
@@ -20,20 +23,22 @@ import base64
 import io
 import json
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-from torchgeo_inr.errors import BitstreamError, SceneError
+from torchgeo_inr import limits, strict_json
+from torchgeo_inr.errors import BitstreamError, LimitError, SceneError
 
 from .compressed import form_meta, is_compressed, nbytes, variable_meta
 
 ARCHIVE_FORMAT = "torchgeo-inr/xarray-archive"
 ARCHIVE_VERSION = 1
 INDEX = "torchgeo_inr.json"
-#: Refuse members that claim to inflate beyond this (a damaged or hostile file).
-MAX_MEMBER_BYTES = 2**32
+#: Deflate cannot shrink data by more than about 1032:1; a member claiming more is damaged or hostile.
+_DEFLATE_MAX_RATIO = 1032
 
 
 # -- writing ------------------------------------------------------------------------
@@ -179,6 +184,8 @@ def open_compressed(path) -> xr.Dataset:
     path = Path(path)
     if not path.exists():
         raise SceneError(f"no such file: {path}")
+    if not path.is_file():
+        raise SceneError(f"{path} is not a regular file (a directory, device or pipe): give an .inrx file")
     try:
         with zipfile.ZipFile(path) as archive:
             reader = _Reader(archive, path)
@@ -191,6 +198,7 @@ class _Reader:
     def __init__(self, archive: zipfile.ZipFile, path: Path):
         self.archive = archive
         self.path = path
+        self.total = 0  # bytes inflated so far, against limits.MAX_ARCHIVE_TOTAL_BYTES
 
     def fail(self, why: str) -> BitstreamError:
         return BitstreamError(f"{self.path}: {why}")
@@ -202,15 +210,33 @@ class _Reader:
             info = self.archive.getinfo(name)
         except KeyError:
             raise self.fail(f"member {name!r} is missing") from None
-        if info.file_size > MAX_MEMBER_BYTES:
-            raise self.fail(f"member {name!r} claims {info.file_size} bytes")
-        return self.archive.read(info)
+        limit = limits.MAX_ARCHIVE_INDEX_BYTES if name == INDEX else limits.MAX_ARCHIVE_MEMBER_BYTES
+        if info.file_size > limit:
+            raise LimitError(f"{self.path}: member {name!r} claims {info.file_size} bytes, more than the limit {limit}")
+        if info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size:
+            raise self.fail(f"member {name!r} is stored as {info.compress_size} bytes but claims {info.file_size}")
+        if info.file_size > _DEFLATE_MAX_RATIO * info.compress_size + 64:
+            raise self.fail(f"member {name!r} of {info.compress_size} bytes cannot inflate to the {info.file_size} it claims")
+        self.total += info.file_size
+        if self.total > limits.MAX_ARCHIVE_TOTAL_BYTES:
+            raise LimitError(
+                f"{self.path}: members inflate to more than limits.MAX_ARCHIVE_TOTAL_BYTES = {limits.MAX_ARCHIVE_TOTAL_BYTES}"
+            )
+        try:
+            with self.archive.open(info) as f:
+                data = f.read(info.file_size + 1)  # zipfile stops at the declared size; never read more
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as err:
+            raise self.fail(f"member {name!r} is damaged: {err}") from None
+        if len(data) != info.file_size:
+            raise self.fail(f"member {name!r} holds {len(data)} bytes, its entry says {info.file_size}")
+        return data
 
     def array(self, spec) -> np.ndarray:
         if not isinstance(spec, dict) or "__ndarray__" not in spec:
             raise self.fail(f"expected an array reference, found {spec!r}")
+        blob = self.member(spec["__ndarray__"])
         try:
-            values = np.load(io.BytesIO(self.member(spec["__ndarray__"])), allow_pickle=False)
+            values = np.load(io.BytesIO(blob), allow_pickle=False)
         except ValueError as err:
             raise self.fail(f"array {spec['__ndarray__']!r} is not a plain .npy array: {err}") from None
         if spec.get("object"):
@@ -242,15 +268,15 @@ class _Reader:
         return {k: self.value(v) for k, v in spec.items()}
 
     def dataset(self) -> xr.Dataset:
-        try:
-            index = json.loads(self.member(INDEX).decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as err:
-            raise self.fail(f"{INDEX} is not valid JSON: {err}") from None
+        index = strict_json.loads(self.member(INDEX), f"{self.path}: {INDEX}", allow_nan=True)
         if not isinstance(index, dict) or index.get("format") != ARCHIVE_FORMAT:
             raise self.fail("not a torchgeo-inr compressed file")
-        if not isinstance(index.get("version"), int) or index["version"] > ARCHIVE_VERSION:
+        version = index.get("version")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise self.fail(f"file version {version!r} is not valid (versions are integers from 1)")
+        if version > ARCHIVE_VERSION:
             raise self.fail(
-                f"file version {index.get('version')!r} is newer than this torchgeo-inr reads "
+                f"file version {version!r} is newer than this torchgeo-inr reads "
                 f"({ARCHIVE_VERSION}); upgrade torchgeo-inr"
             )
         try:
@@ -274,7 +300,7 @@ class _Reader:
             form = xr.Dataset(data_vars, coords=coords, attrs=self.attrs(index.get("attrs", {})))
         except BitstreamError:
             raise
-        except (KeyError, TypeError, ValueError) as err:
+        except (KeyError, TypeError, ValueError, RecursionError) as err:
             raise self.fail(f"the index is damaged: {type(err).__name__}: {err}") from None
         if not is_compressed(form):
             raise self.fail("the index lost its 'torchgeo_inr' description")

@@ -7,7 +7,9 @@ Shared by every xarray-facing adapter (the ``.inr`` accessor, the Zarr codec):
   missing or ambiguous one is a :class:`~torchgeo_inr.SceneError` that says
   what to pass.
 - :func:`wavelengths_of`: band centres in nm from a ``wavelength`` coordinate,
-  a numeric band coordinate in the nm range, or a ``wavelength`` attribute.
+  a numeric band coordinate in nm, or a ``wavelength`` attribute. What is
+  guessed (a unit from the value range) gives a
+  :class:`~torchgeo_inr.errors.GuessWarning`.
 - :func:`cube_dims`: (band, row, column) dims of a 3-D cube.
 """
 
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from torchgeo_inr.errors import SceneError
+from torchgeo_inr.errors import SceneError, warn_guess
 
 #: Dimension names taken to hold bands (compared in lower case).
 BAND_DIM_NAMES = ("band", "bands", "wavelength", "wavelengths", "spectral")
@@ -78,11 +80,17 @@ def _label(array) -> str:
     return f"variable {name!r}" if name is not None else "the array"
 
 
-def _to_nm(values, units) -> np.ndarray:
+def _to_nm(values, units, where: str = "wavelengths") -> np.ndarray:
     wl = np.asarray(values, dtype=np.float64).reshape(-1)
     units = str(units or "").strip().lower()
-    if units in _MICRO_UNITS or (not units and wl.size and np.nanmax(np.abs(wl)) < 30):
-        wl = wl * 1000.0
+    if units in _MICRO_UNITS:
+        return wl * 1000.0
+    if not units and wl.size and np.nanmax(np.abs(wl)) < 30:
+        warn_guess(
+            f"{where}: no units and every value below 30, so taken as micrometres and converted to nm; "
+            f"give a 'units' attribute ('nm' or 'um') to say so"
+        )
+        return wl * 1000.0
     return wl
 
 
@@ -105,26 +113,37 @@ def wavelengths_of(obj, band_dim, *, more_attrs=None) -> np.ndarray | None:
 
     Looked up, in order: a 1-D coordinate named wavelength/wavelengths along
     ``band_dim``; the band dimension's own coordinate when it is named like a
-    wavelength or is numeric with every value in 250..16000 (nm); an attribute
+    wavelength, or is numeric with ``units="nm"`` or (a guess, with a
+    :class:`~torchgeo_inr.errors.GuessWarning`) every value in 250..16000; an attribute
     ``wavelength``/``wavelengths`` on the object, then in ``more_attrs`` (a
     Dataset's attributes, for one of its variables). Values in micrometres
-    (``units`` attribute, or all below 30) are converted to nm. An attribute
+    (``units`` attribute, or, guessed with a warning, all below 30) are
+    converted to nm. An attribute
     with the wrong number of values is an error, not silently ignored.
     """
     n_bands = obj.sizes[band_dim]
     for name, coord in obj.coords.items():
         if isinstance(name, str) and name.lower() in WAVELENGTH_NAMES and coord.dims == (band_dim,):
             if np.issubdtype(coord.dtype, np.number):
-                return _checked(_to_nm(coord.values, coord.attrs.get("units")), n_bands, f"coordinate {name!r}")
+                where = f"coordinate {name!r}"
+                return _checked(_to_nm(coord.values, coord.attrs.get("units"), where), n_bands, where)
     if band_dim in obj.coords:
         coord = obj.coords[band_dim]
         if np.issubdtype(coord.dtype, np.number) and coord.dtype != bool:
             values = np.asarray(coord.values, dtype=np.float64)
             named = isinstance(band_dim, str) and band_dim.lower() in WAVELENGTH_NAMES
+            where = f"coordinate {band_dim!r}"
             if named:
-                return _checked(_to_nm(values, coord.attrs.get("units")), n_bands, f"coordinate {band_dim!r}")
-            if np.all((values >= NM_RANGE[0]) & (values <= NM_RANGE[1])):
-                return _checked(values, n_bands, f"coordinate {band_dim!r}")
+                return _checked(_to_nm(values, coord.attrs.get("units"), where), n_bands, where)
+            units = str(coord.attrs.get("units") or "").strip().lower()
+            if units in ("nm", "nanometer", "nanometers", "nanometre", "nanometres"):
+                return _checked(values, n_bands, where)
+            if not units and np.all((values >= NM_RANGE[0]) & (values <= NM_RANGE[1])):
+                warn_guess(
+                    f"{where} has no units and every value lies in {NM_RANGE[0]:g}..{NM_RANGE[1]:g}: taken "
+                    f"as band wavelengths in nm; give it units='nm' (or add a 'wavelength' coordinate) to say so"
+                )
+                return _checked(values, n_bands, where)
     for attrs in (obj.attrs, more_attrs or {}):
         found = _from_attrs(attrs, n_bands, band_dim)
         if found is not None:
@@ -144,7 +163,8 @@ def _from_attrs(attrs, n_bands: int, band_dim) -> np.ndarray | None:
                     f"attribute {key!r} has {values.size} wavelengths for {n_bands} bands along {band_dim!r}; "
                     f"fix or drop it"
                 )
-            return _checked(_to_nm(values, units), n_bands, f"attribute {key!r}")
+            where = f"attribute {key!r}"
+            return _checked(_to_nm(values, units, where), n_bands, where)
     return None
 
 

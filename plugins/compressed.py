@@ -28,9 +28,21 @@ are, so ``decompress`` gives back the same dims, coords, attrs and dtype.
 One tile = every band of one spatial chunk. An input backed by Dask is
 tiled by its spatial chunks, each tile compressed by its own task on
 whatever scheduler is active (threads by default, a ``distributed.Client``
-when one is), and ``decompress`` of such a form is lazy: a Dask array with
-the same chunks whose tiles are decoded when they are read. A NumPy-backed
-input is one tile, compressed and decompressed eagerly.
+when one is), with a progress bar over the tiles (:mod:`.progress`), and
+``decompress`` of such a form is lazy: a Dask array with the same chunks
+whose tiles are decoded when they are read. A NumPy-backed input is one
+tile, compressed and decompressed eagerly.
+
+``compute=False`` (as ``xarray.Dataset.to_zarr`` has it) returns the form
+at once with Dask-backed stream variables: nothing is encoded until it is
+computed, alone (``form.compute()``) or with the rest of a larger graph
+(``dask.compute(form, other)``); ``decompress`` of such a form is a lazy
+graph built on the encode tasks. Its rate (``nbytes``, ``bpppb``) needs the
+streams, so compute it first.
+
+Decoding runs on the CPU unless ``device=`` (or :mod:`.device`'s
+process-wide choice, :mod:`.decode_device`) names another; with a GPU, each Dask task decodes a
+row of tiles (``tiles_per_task``) rather than one.
 
 Bad values: NaN (floats) and a declared nodata value (``_FillValue``,
 ``nodata`` or ``missing_value`` attribute) are masked in each tile's stream
@@ -38,7 +50,8 @@ and given back as they were; a tile that is all nodata is stored as an empty
 stream (0 bytes) and decoded as the fill value. Integer dtypes come back in
 the same dtype, rounded and clipped to its range. A tile too small for the
 codec at the asked rate raises :class:`~torchgeo_inr.RateError` naming the
-tile. ``progress`` shows the codec's progress for a single tile only.
+tile. ``progress`` shows the codec's own progress for a single NumPy tile,
+and a bar over the tiles for Dask input.
 
 Rate: each tile gets the requested ``bpppb`` of its own size, so the whole
 stays within it. ``bpppb(form)`` counts the streams only (every byte
@@ -60,8 +73,10 @@ from torchgeo_inr.errors import BitstreamError, InrError, RateError, SceneError
 from torchgeo_inr.registry import codec_class
 from torchgeo_inr.scene import Scene
 
+from . import decode_device as devices
 from .band_dim import cube_dims, find_band_dim, wavelengths_of
 from .nodata import nodata_of
+from .progress import tile_done
 
 #: Attribute (on the Dataset and on each stream variable) holding the JSON that rebuilds the input.
 META = "torchgeo_inr"
@@ -128,7 +143,18 @@ def _loads(text, where: str) -> dict:
 
 def streams_of(form: xr.Dataset) -> dict:
     """Stream variable name -> object array (tile grid) of byte strings."""
-    return {name: form[name].values for name in form_meta(form)["variables"]}
+    names = form_meta(form)["variables"]
+    if is_lazy(form):
+        raise SceneError(
+            "this compressed form is lazy (compress(compute=False)): its streams are not encoded yet; "
+            "compute it first (form = form.compute(), or dask.compute(form, ...))"
+        )
+    return {name: form[name].values for name in names}
+
+
+def is_lazy(form: xr.Dataset) -> bool:
+    """True for a form whose streams are Dask tasks still to run (``compress(compute=False)``)."""
+    return any(form[name].chunks is not None for name in form_meta(form)["variables"])
 
 
 def nbytes(form: xr.Dataset) -> int:
@@ -177,6 +203,7 @@ def compress(
     band_dim=None,
     device=None,
     progress: bool = True,
+    compute: bool = True,
     **options,
 ) -> xr.Dataset:
     """Compress a DataArray or Dataset into its compressed form (see the module docstring).
@@ -187,6 +214,8 @@ def compress(
     dimension cannot be found from names or a wavelength coordinate;
     ``options`` go to the codec's constructor. Dask-backed input is tiled
     by its spatial chunks (a band dimension split in chunks is joined first).
+    ``compute=False`` returns the form with Dask-backed streams, encoded
+    when computed.
     """
     if is_compressed(obj):
         raise SceneError("this Dataset is already a compressed form; call .inr.decompress() to get the data back")
@@ -213,7 +242,7 @@ def compress(
         for name, array in arrays.items()
     ]
     settings = dict(codec=codec, bpppb=bpppb, psnr=psnr, device=device, options=options)
-    _encode_all(plans, settings, progress)
+    _encode_all(plans, settings, progress, compute)
 
     data_vars = {}
     tile_coords = {}
@@ -328,40 +357,68 @@ def _plan(name, array: xr.DataArray, *, kind, band_dim, extra_attrs, all_dims) -
     }
 
 
-def _where(plan, i: int, j: int) -> str:
-    rows, cols = plan["meta"]["chunks"]
+def _tile_where(label, chunks, spatial_dims, i: int, j: int) -> str:
+    rows, cols = chunks
     r0, c0 = sum(rows[:i]), sum(cols[:j])
-    row, col = plan["meta"]["spatial_dims"]
-    return (
-        f"{plan['label']}, tile ({i}, {j}) = {row} {r0}:{r0 + rows[i]}, {col} {c0}:{c0 + cols[j]}"
+    row, col = spatial_dims
+    return f"{label}, tile ({i}, {j}) = {row} {r0}:{r0 + rows[i]}, {col} {c0}:{c0 + cols[j]}"
+
+
+def _where(plan, i: int, j: int) -> str:
+    return _tile_where(plan["label"], plan["meta"]["chunks"], plan["meta"]["spatial_dims"], i, j)
+
+
+def _encode_all(plans, settings, progress: bool, compute: bool) -> None:
+    """Fill ``plan["streams"]``: eager for NumPy data, one Dask task per tile otherwise (lazy if not ``compute``)."""
+    lazy = []
+    for plan in plans:
+        kwargs = dict(wavelengths=plan["wavelengths"], nodata=plan["nodata"], **settings)
+        if not plan["meta"]["lazy"] and compute:
+            streams = np.empty((1, 1), dtype=object)
+            streams[0, 0] = encode_tile(plan["data"], **kwargs, progress=progress, where=_where(plan, 0, 0))
+            plan["streams"] = streams
+        else:
+            plan["streams"] = _stream_grid(plan, kwargs)
+            lazy.append(plan)
+    if compute and lazy:
+        from .progress import compute as compute_with_progress
+
+        tiles = sum(p["streams"].size for p in lazy)
+        grids = compute_with_progress(*(p["streams"] for p in lazy), total=tiles, desc="encoding", progress=progress)
+        for plan, grid in zip(lazy, grids):
+            plan["streams"] = grid
+    for plan in plans:
+        plan.pop("data")
+
+
+def _stream_grid(plan, kwargs):
+    """A Dask array (tile grid, object dtype) whose every block is one tile's stream: one task per tile."""
+    import dask.array as da
+    from dask.base import tokenize
+
+    data = plan["data"]
+    if not isinstance(data, da.Array):
+        data = da.from_array(data, chunks=-1)
+    rows, cols = plan["meta"]["chunks"]
+    where = dict(label=plan["label"], chunks=plan["meta"]["chunks"], spatial_dims=plan["meta"]["spatial_dims"])
+    return data.map_blocks(
+        _encode_block,
+        drop_axis=0,
+        chunks=((1,) * len(rows), (1,) * len(cols)),
+        dtype=object,
+        meta=np.empty((0, 0), dtype=object),
+        name=f"encode_tile-{tokenize(data, kwargs, where)}",
+        where=where,
+        **kwargs,
     )
 
 
-def _encode_all(plans, settings, progress: bool) -> None:
-    """Fill ``plan["streams"]``: eager for NumPy data, one Dask task per tile otherwise."""
-    tasks, slots = [], []
-    for plan in plans:
-        rows, cols = plan["meta"]["chunks"]
-        plan["streams"] = np.empty((len(rows), len(cols)), dtype=object)
-        kwargs = dict(wavelengths=plan["wavelengths"], nodata=plan["nodata"], **settings)
-        if not plan["meta"]["lazy"]:
-            plan["streams"][0, 0] = encode_tile(plan["data"], **kwargs, progress=progress, where=_where(plan, 0, 0))
-            continue
-        import dask
-
-        blocks = plan["data"].to_delayed()
-        task = dask.delayed(encode_tile, pure=True)
-        for i in range(len(rows)):
-            for j in range(len(cols)):
-                tasks.append(task(blocks[0, i, j], **kwargs, progress=False, where=_where(plan, i, j)))
-                slots.append((plan["streams"], i, j))
-    if tasks:
-        import dask
-
-        for (grid, i, j), stream in zip(slots, dask.compute(*tasks)):
-            grid[i, j] = stream
-    for plan in plans:
-        plan.pop("data")
+def _encode_block(block, *, where, block_info=None, **kwargs) -> np.ndarray:
+    """One Dask block (bands, rows, columns) -> a 1 x 1 object array holding its stream."""
+    _, i, j = block_info[0]["chunk-location"]
+    cell = np.empty((1, 1), dtype=object)
+    cell[0, 0] = encode_tile(block, **kwargs, progress=False, where=_tile_where(**where, i=i, j=j))
+    return cell
 
 
 def encode_tile(
@@ -388,10 +445,11 @@ def encode_tile(
     elif nodata is not None:
         masked = block == nodata
     if masked is not None and masked.all():
+        tile_done()
         return b""
     try:
         scene = Scene.from_array(block, wavelengths=wavelengths, nodata=nodata, band_axis=0)
-        return engine.encode(
+        stream = engine.encode(
             scene, codec, bpppb=bpppb, psnr=psnr, device=device, progress=progress, **(options or {})
         )
     except InrError as err:
@@ -399,6 +457,8 @@ def encode_tile(
     except Exception as err:  # a codec bug: keep its type, say which tile
         err.add_note(f"while encoding {where}")
         raise
+    tile_done()
+    return stream
 
 
 def _located(err: InrError, where: str) -> InrError:
@@ -412,20 +472,30 @@ def _located(err: InrError, where: str) -> InrError:
 
 
 # -- decompress ---------------------------------------------------------------------
-def decompress(form: xr.Dataset, *, lazy: bool | None = None, device=None):
+def decompress(form: xr.Dataset, *, lazy: bool | None = None, device=None, tiles_per_task: int | None = None):
     """The DataArray or Dataset that was compressed: same dims, coords, attrs and dtype.
 
     ``lazy=None`` follows the input (Dask in, Dask out with the same chunks;
-    NumPy in, NumPy out); ``True`` or ``False`` forces it.
+    NumPy in, NumPy out; a lazy form gives a lazy graph on its encode tasks);
+    ``True`` or ``False`` forces it. ``device`` decodes neural tiles there
+    (default: :func:`.decode_device.current`: the CPU unless chosen). ``tiles_per_task``
+    tiles of a row are decoded by one Dask task (default: 1 on the CPU, a
+    whole row on another device, which then gets fewer, larger calls).
     """
     top = form_meta(form)
+    device = devices.current(device)
+    if tiles_per_task is not None and (isinstance(tiles_per_task, bool) or int(tiles_per_task) < 1):
+        raise ValueError(f"tiles_per_task must be a positive integer, got {tiles_per_task!r}")
     variables = {}
     tile_dims: set = set()
     for name in top["variables"]:
         meta = variable_meta(form, name)
         tile_dims.update(meta["tile_dims"])
-        lazy_here = meta["lazy"] if lazy is None else lazy
-        values = _decode_variable(form[name].values, meta, name, lazy=lazy_here, device=device)
+        grid = form[name].data
+        pending = not isinstance(grid, np.ndarray)
+        lazy_here = (meta["lazy"] or pending) if lazy is None else lazy
+        per_task = tiles_per_task or (len(meta["chunks"][1]) if devices.is_accelerator(device) else 1)
+        values = _decode_variable(grid, meta, name, lazy=lazy_here, device=device, tiles_per_task=per_task)
         attrs = {k: v for k, v in form[name].attrs.items() if k != META}
         band, row, col = meta["band_dim"], *meta["spatial_dims"]
         variable = xr.Variable((band, row, col), values, attrs=attrs).transpose(*meta["dims"])
@@ -445,50 +515,57 @@ def decompress(form: xr.Dataset, *, lazy: bool | None = None, device=None):
     return xr.Dataset(variables, coords=coords, attrs=attrs)
 
 
-def _decode_variable(grid: np.ndarray, meta: dict, name, *, lazy: bool, device):
+def _decode_variable(grid, meta: dict, name, *, lazy: bool, device, tiles_per_task: int = 1):
     shape = meta["shape"]
     rows, cols = meta["chunks"]
     dtype = np.dtype(meta["dtype"])
-    fill = meta["fill"]
-    label = f"variable {name!r}"
-
-    def where(i, j):
-        row, col = meta["spatial_dims"]
-        r0, c0 = sum(rows[:i]), sum(cols[:j])
-        return f"{label}, tile ({i}, {j}) = {row} {r0}:{r0 + rows[i]}, {col} {c0}:{c0 + cols[j]}"
+    where = dict(label=f"variable {name!r}", chunks=meta["chunks"], spatial_dims=meta["spatial_dims"])
+    tile = dict(bands=shape[0], rows=rows, cols=cols, dtype_name=dtype.name, fill=meta["fill"], device=device, where=where)
 
     if not lazy:
-        out = np.empty(shape, dtype=dtype)
-        r0 = 0
-        for i, h in enumerate(rows):
-            c0 = 0
-            for j, w in enumerate(cols):
-                out[:, r0 : r0 + h, c0 : c0 + w] = decode_tile(
-                    grid[i, j], (shape[0], h, w), dtype.name, fill, device, where(i, j)
-                )
-                c0 += w
-            r0 += h
-        return out
-    import dask
+        return _decode_tiles(np.asarray(grid), (0, len(rows)), (0, len(cols)), **tile)
     import dask.array as da
+    from dask.base import tokenize
 
-    task = dask.delayed(decode_tile, pure=True)
-    blocks = [
-        [
-            da.from_delayed(
-                task(grid[i, j], (shape[0], h, w), dtype.name, fill, device, where(i, j)),
-                shape=(shape[0], h, w),
-                dtype=dtype,
+    if isinstance(grid, np.ndarray):
+        grid = da.from_array(grid, chunks=1, name=f"streams-{tokenize(grid)}")
+    grid = grid.rechunk((1, tiles_per_task))
+    col_groups = tuple(sum(cols[j : j + tiles_per_task]) for j in range(0, len(cols), tiles_per_task))
+    array = grid.map_blocks(
+        _decode_block,
+        new_axis=0,
+        chunks=((shape[0],), tuple(rows), col_groups),
+        dtype=dtype,
+        meta=np.empty((0, 0, 0), dtype=dtype),
+        name=f"decode_tile-{tokenize(grid, tile)}",
+        **tile,
+    )
+    chunks = (tuple(meta.get("band_chunks") or (shape[0],)), tuple(rows), tuple(cols))
+    return array if array.chunks == chunks else array.rechunk(chunks)
+
+
+def _decode_block(cells, *, block_info=None, **tile) -> np.ndarray:
+    """One Dask block of the stream grid (1 x k tiles) -> those tiles decoded side by side."""
+    (i0, i1), (j0, j1) = block_info[0]["array-location"]
+    return _decode_tiles(cells, (i0, i1), (j0, j1), **tile)
+
+
+def _decode_tiles(cells, tile_rows, tile_cols, *, bands, rows, cols, dtype_name, fill, device, where) -> np.ndarray:
+    """Tiles ``tile_rows`` x ``tile_cols`` of the grid (``cells`` holds their streams) as one (bands, h, w) block."""
+    (i0, i1), (j0, j1) = tile_rows, tile_cols
+    height, width = sum(rows[i0:i1]), sum(cols[j0:j1])
+    out = np.empty((bands, height, width), dtype=np.dtype(dtype_name))
+    r0 = 0
+    for i in range(i0, i1):
+        c0 = 0
+        for j in range(j0, j1):
+            h, w = rows[i], cols[j]
+            out[:, r0 : r0 + h, c0 : c0 + w] = decode_tile(
+                cells[i - i0, j - j0], (bands, h, w), dtype_name, fill, device, _tile_where(**where, i=i, j=j)
             )
-            for j, w in enumerate(cols)
-        ]
-        for i, h in enumerate(rows)
-    ]
-    array = da.block([blocks])
-    band_chunks = meta.get("band_chunks")
-    if band_chunks and len(band_chunks) > 1:
-        array = array.rechunk({0: tuple(band_chunks)})
-    return array
+            c0 += w
+        r0 += rows[i]
+    return out
 
 
 def decode_tile(stream, shape, dtype, fill, device, where) -> np.ndarray:

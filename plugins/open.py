@@ -30,7 +30,6 @@ import xarray as xr
 from torchgeo_inr.errors import SceneError
 from torchgeo_inr.io import MAT_SUFFIXES, read_scene
 
-from .georef import SPATIAL_REF, pixel_centres, spatial_ref_attrs
 
 #: Data variable name for files that do not name their array (rioxarray's choice).
 DEFAULT_NAME = "band_data"
@@ -63,25 +62,22 @@ def open_scene(
         raise SceneError("variable= only applies to .mat files")
     scene = read_scene(path, **kwargs)
     name = name or variable or DEFAULT_NAME
-    bands, height, width = scene.shape
+    bands = scene.shape[0]
     coords: dict = {"band": ("band", np.arange(1, bands + 1))}
     wl = scene.wavelengths if wavelengths is None else np.asarray(wavelengths, dtype=np.float64).reshape(-1)
     if wl is not None:
         if wl.size != bands:
             raise SceneError(f"{wl.size} wavelengths given for {bands} bands")
         coords["wavelength"] = xr.Variable(("band",), wl, attrs={"units": "nm", "long_name": "band centre wavelength"})
-    if scene.transform is not None:
-        centres = pixel_centres(scene.transform, height, width)
-        if centres is not None:
-            coords["y"], coords["x"] = ("y", centres[0]), ("x", centres[1])
     attrs: dict = {}
     if scene.nodata is not None and not math.isnan(scene.nodata):
         attrs["_FillValue"] = int(scene.nodata) if np.issubdtype(scene.dtype, np.integer) else float(scene.nodata)
     data = xr.Variable(("band", "y", "x"), scene.to_numpy(), attrs=attrs)
-    if scene.crs is not None or scene.transform is not None:
-        coords[SPATIAL_REF] = xr.Variable((), np.int64(0), attrs=spatial_ref_attrs(scene.crs, scene.transform))
-        data.encoding["grid_mapping"] = SPATIAL_REF
     ds = xr.Dataset({name: data}, coords=coords, attrs={"source": path.name})
+    if scene.crs is not None or scene.transform is not None:
+        from .georef import georeference  # rioxarray imports Dask: only for georeferenced scenes
+
+        ds = georeference(ds, scene.crs, scene.transform)
     return ds.chunk(chunks) if chunks is not None else ds
 
 

@@ -37,6 +37,7 @@ class _InrAccessor:
         band_dim=None,
         device=None,
         progress: bool = True,
+        compute: bool = True,
         **options,
     ) -> xr.Dataset:
         """Compress into a compressed form (an xarray Dataset of codec streams, one per spatial tile).
@@ -45,7 +46,10 @@ class _InrAccessor:
         any registered codec; ``var`` picks Dataset variables; ``band_dim`` names
         the band dimension when it cannot be found; ``options`` configure the
         codec. Dask-backed input is compressed tile by tile (its spatial
-        chunks) on the active Dask scheduler or ``distributed`` client.
+        chunks) on the active Dask scheduler or ``distributed`` client, with a
+        progress bar over the tiles (``progress``; the dashboard on a cluster).
+        ``compute=False``, as in ``Dataset.to_zarr``, returns the form with
+        Dask-backed streams: encoded when computed, alone or in a larger graph.
         """
         from .compressed import compress
 
@@ -58,11 +62,16 @@ class _InrAccessor:
             band_dim=band_dim,
             device=device,
             progress=progress,
+            compute=compute,
             **options,
         )
 
     def to_zarr(self, store, *, bpppb=None, psnr=None, codec: str = DEFAULT_CODEC, var=None, band_dim=None, **kwargs):
-        """Write to a Zarr store through the torchgeo-inr Zarr codec (``torchgeo_inr.plugins.zarr_store``)."""
+        """Write to a Zarr store through the torchgeo-inr Zarr codec (``torchgeo_inr.plugins.zarr_store``).
+
+        ``compute=False`` returns a Dask ``Delayed`` that writes the chunks when
+        computed (as ``Dataset.to_zarr``); ``progress=False`` hides the bar over chunks.
+        """
         try:
             from .zarr_store import to_zarr
         except ModuleNotFoundError as err:
@@ -90,10 +99,17 @@ class _InrAccessor:
 
     @property
     def crs(self) -> str | None:
-        """The CRS (WKT) from the ``spatial_ref`` grid mapping, or None."""
+        """The CRS (WKT) as rioxarray reads it (the ``spatial_ref`` grid mapping), or None."""
         from .georef import crs_of
 
         return crs_of(self._obj)
+
+    @property
+    def transform(self) -> tuple[float, ...] | None:
+        """Affine (a, b, c, d, e, f): the ``GeoTransform``, or derived from x/y coordinates (rioxarray); or None."""
+        from .georef import transform_of
+
+        return transform_of(self._obj)
 
 
 @xr.register_dataarray_accessor("inr")
@@ -104,6 +120,13 @@ class InrDataArrayAccessor(_InrAccessor):
 @xr.register_dataset_accessor("inr")
 class InrDatasetAccessor(_InrAccessor):
     """``ds.inr``: compress a Dataset; on a compressed form, its rate, decompress and to_file."""
+
+    @property
+    def is_lazy(self) -> bool:
+        """True for a compressed form whose streams are still Dask tasks (``compress(compute=False)``)."""
+        from .compressed import is_lazy
+
+        return is_lazy(self._obj)
 
     @property
     def is_compressed(self) -> bool:
@@ -132,15 +155,18 @@ class InrDatasetAccessor(_InrAccessor):
 
         return summary(self._obj)
 
-    def decompress(self, *, lazy: bool | None = None, device=None):
+    def decompress(self, *, lazy: bool | None = None, device=None, tiles_per_task: int | None = None):
         """The original DataArray or Dataset: same dims, coords, attrs, dtype (values decoded).
 
-        Lazy (Dask, a tile decoded when read) when the input was chunked, eager
-        otherwise; ``lazy=True``/``False`` forces it.
+        Lazy (Dask, a tile decoded when read) when the input was chunked or the
+        form is lazy, eager otherwise; ``lazy=True``/``False`` forces it.
+        ``device="cuda"`` decodes neural tiles on that GPU (default: the CPU, or
+        ``$TORCHGEO_INR_DEVICE``), ``tiles_per_task`` of a row per Dask task
+        (default: 1 on the CPU, a whole row on a GPU).
         """
         from .compressed import decompress
 
-        return decompress(self._obj, lazy=lazy, device=device)
+        return decompress(self._obj, lazy=lazy, device=device, tiles_per_task=tiles_per_task)
 
     def to_file(self, path):
         """Write this compressed form to one file; read it back with ``torchgeo_inr.open_compressed``."""

@@ -32,7 +32,10 @@ What zarr does not tell a codec, and how this one copes:
   'c/0/1/0'``); inside a shard it names the inner chunk's coordinates. With
   other codecs in the chain zarr takes its generic path and the error names
   the chunk's shape only; :func:`torchgeo_inr.plugins.zarr_store.verify`
-  then finds the keys. Either way the other chunks read normally.
+  then finds the keys. Either way the other chunks read normally. Where
+  zarr names the chunk on writing, its stream records the array and grid
+  position (counted in the rate), and reading it from another chunk's place
+  (chunks swapped, or one copied over another) is a :class:`ChunkDecodeError`.
 - **Partial writes.** Writing part of a chunk that is already stored would
   decode the lossy chunk, merge, and encode it again, losing quality at
   each write. That is refused with :class:`PartialChunkWriteError`. Writing
@@ -47,6 +50,10 @@ What zarr does not tell a codec, and how this one copes:
   value, so give float arrays ``fill_value=NaN``. NaN inside a chunk is
   kept: the stream carries the nodata mask.
 
+Chunks are decoded on the CPU unless a device is chosen for the process
+(``with torchgeo_inr.plugins.decode_device.decode_device("cuda"):`` or
+``TORCHGEO_INR_DEVICE=cuda``): a reading choice, never written in ``zarr.json``.
+
 The rate target (``bpppb`` or ``psnr``) applies to each chunk: a chunk
 file is at most ``bpppb / 8`` bytes per element it encodes, every stream
 header counted (the array's ``zarr.json`` comes on top, once per array).
@@ -55,7 +62,9 @@ header counted (the array's ``zarr.json`` comes on top, once per array).
 from __future__ import annotations
 
 import asyncio
+import json
 import math
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -69,10 +78,13 @@ from zarr.core.common import parse_named_configuration
 
 from torchgeo_inr import bitstream
 from torchgeo_inr.compress import DEFAULT_CODEC, decode, encode
-from torchgeo_inr.errors import InrError, SceneError
+from torchgeo_inr.errors import BitstreamError, InrError, SceneError
 from torchgeo_inr.ratecontrol import DEFAULT_BPPPB
 from torchgeo_inr.scene import Scene
 from torchgeo_inr.scene_header import decode_scene_header
+
+from .decode_device import current as decode_device
+from .progress import tile_done
 
 if TYPE_CHECKING:
     from typing import Self
@@ -214,8 +226,52 @@ def chunk_to_stream(
 
 def chunk_from_stream(data, shape: tuple[int, ...], band_axis: int = 0) -> np.ndarray:
     """Values of one chunk of ``shape`` (original dtype, NaN restored) from its stream."""
-    cube = decode(bytes(data)).to_numpy()
+    cube = decode(bytes(data), device=decode_device()).to_numpy()  # the CPU unless plugins.decode_device says
     return _from_cube(cube, tuple(shape), band_axis)
+
+
+# -- which chunk a stream is -------------------------------------------------------
+def chunk_identity(array: str | None, key: str | None) -> dict | None:
+    """``{"array": name, "index": [grid position]}`` for a chunk zarr named, else None.
+
+    The array is recorded by its last path component, so a store opened at a
+    sub-group still matches; an array opened as the store's root has no name
+    (``""``), and then only the position is compared.
+    """
+    if key is None:
+        return None
+    index = [int(p) for p in re.split(r"[./]", key) if p.isdigit()]
+    if not index:
+        return None
+    return {"array": (array or "").rsplit("/", 1)[-1], "index": index}
+
+
+def identity_bytes(identity: dict) -> int:
+    """Bytes :func:`stamp_chunk_identity` adds to a stream's header."""
+    return len(json.dumps({"chunk": identity}, separators=(",", ":")))
+
+
+def stamp_chunk_identity(data: bytes, identity: dict) -> bytes:
+    """The stream with its chunk identity in its scene description (checked by :func:`check_chunk_identity`)."""
+    stream = bitstream.unpack(data)
+    header = {**stream.header, "scene": {**stream.header["scene"], "chunk": identity}}
+    return bitstream.pack(stream.codec, stream.codec_version, header, stream.sections)
+
+
+def check_chunk_identity(data, array: str | None, key: str | None) -> None:
+    """Refuse a stream that records another chunk's identity than the place it was read from."""
+    where = chunk_identity(array, key)
+    if where is None:
+        return
+    stored = decode_scene_header(bitstream.unpack(bytes(data)))["chunk"]
+    if stored is None:  # written where zarr did not say which chunk it was
+        return
+    other_array = stored["array"] and where["array"] and stored["array"] != where["array"]  # "": opened as root
+    if list(stored["index"]) != where["index"] or other_array:
+        raise BitstreamError(
+            f"this is chunk {list(stored['index'])} of array {stored['array']!r}, stored in the place of chunk "
+            f"{where['index']} of array {where['array']!r}: chunks were swapped or copied over each other"
+        )
 
 
 # -- where a chunk lives ---------------------------------------------------------
@@ -454,7 +510,7 @@ class InrCodec(ArrayBytesCodec, ArrayBytesCodecPartialDecodeMixin, ArrayBytesCod
         raise NotImplementedError(f"{CODEC_NAME} writes variable-size chunks")
 
     # -- values <-> bytes ----------------------------------------------------
-    def _stream(self, values: np.ndarray) -> bytes:
+    def _stream(self, values: np.ndarray, reserve_bytes: int = 0) -> bytes:
         return chunk_to_stream(
             values,
             codec=self.codec,
@@ -463,6 +519,7 @@ class InrCodec(ArrayBytesCodec, ArrayBytesCodecPartialDecodeMixin, ArrayBytesCod
             band_axis=self.band_axis,
             options=self.codec_options,
             wavelengths=self.wavelengths,
+            reserve_bytes=reserve_bytes,
         )
 
     def _values(self, raw, spec: ArraySpec) -> np.ndarray:
@@ -470,7 +527,7 @@ class InrCodec(ArrayBytesCodec, ArrayBytesCodecPartialDecodeMixin, ArrayBytesCod
         shape = tuple(spec.shape)
         dtype = spec.dtype.to_native_dtype()
         data = bytes(raw)
-        cube = decode(data).to_numpy()
+        cube = decode(data, device=decode_device()).to_numpy()
         box = _box_of_cube(cube.shape, len(shape), self.band_axis)
         if box is not None and box != shape:
             if any(b > s for b, s in zip(box, shape, strict=True)):
@@ -482,6 +539,7 @@ class InrCodec(ArrayBytesCodec, ArrayBytesCodecPartialDecodeMixin, ArrayBytesCod
 
     def _decode_values(self, raw, spec: ArraySpec, where: str, loc=(None, None)) -> np.ndarray:
         try:
+            check_chunk_identity(raw, *loc[:2])
             return self._values(raw, spec)
         except Exception as err:
             hint = "" if loc[1] is not None else _NO_KEY_HINT
@@ -491,13 +549,22 @@ class InrCodec(ArrayBytesCodec, ArrayBytesCodecPartialDecodeMixin, ArrayBytesCod
 
     def _encode_values(self, values: np.ndarray, spec: ArraySpec, where: str, loc=(None, None)) -> bytes:
         try:
-            return self._stream(values)
+            identity = chunk_identity(*loc[:2])
+            if identity is None:
+                return self._stream(values)
+            return stamp_chunk_identity(self._stream(values, reserve_bytes=identity_bytes(identity)), identity)
         except Exception as err:
             raise ChunkEncodeError(
                 f"{CODEC_NAME}: cannot encode {where} with {self.codec!r}: {type(err).__name__}: {err}",
                 array=loc[0],
                 key=loc[1],
             ) from err
+
+    def _chunk_bytes(self, values: np.ndarray, spec: ArraySpec, where: str, loc=(None, None)) -> bytes | None:
+        """The chunk's stream, or None when it is not stored; a step of a Zarr write's progress bar either way."""
+        stream = None if self._skip(values, spec) else self._encode_values(values, spec, where, loc)
+        tile_done()
+        return stream
 
     def _skip(self, values: np.ndarray, spec: ArraySpec) -> bool:
         """True when a chunk is not to be stored: all fill (unless asked to) or all NaN."""
@@ -524,10 +591,8 @@ class InrCodec(ArrayBytesCodec, ArrayBytesCodecPartialDecodeMixin, ArrayBytesCod
                 "decode it, merge the new values and encode it again, losing quality at every write. "
                 "Write whole chunks (and give the array no other codecs, so that errors name the chunk)."
             )
-        values = np.asarray(values)
-        if self._skip(values, chunk_spec):
-            return None
-        return chunk_spec.prototype.buffer.from_bytes(self._encode_values(values, chunk_spec, where))
+        stream = self._chunk_bytes(np.asarray(values), chunk_spec, where)
+        return None if stream is None else chunk_spec.prototype.buffer.from_bytes(stream)
 
     async def _encode_single(self, chunk_array: NDBuffer, chunk_spec: ArraySpec) -> Buffer | None:
         return await asyncio.to_thread(self._encode_sync, chunk_array, chunk_spec)
@@ -592,9 +657,8 @@ class InrCodec(ArrayBytesCodec, ArrayBytesCodecPartialDecodeMixin, ArrayBytesCod
         )
 
     def _finish(self, values: np.ndarray, spec: ArraySpec, loc) -> Buffer | None:
-        if self._skip(values, spec):
-            return None
-        return spec.prototype.buffer.from_bytes(self._encode_values(values, spec, loc[2], loc[:2]))
+        stream = self._chunk_bytes(values, spec, loc[2], loc[:2])
+        return None if stream is None else spec.prototype.buffer.from_bytes(stream)
 
     def _encode_partial_sync(
         self, byte_setter: ByteSetter, chunk_array: NDBuffer, selection: SelectorTuple, chunk_spec: ArraySpec

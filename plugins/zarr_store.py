@@ -7,7 +7,9 @@
   xarray's default, lossless encoding.
 - :func:`verify`: decode every chunk of the arrays that use the codec and
   list the damaged ones by array and chunk key (sharded and Zarr v2 arrays
-  included, where zarr cannot tell the codec which chunk it is decoding).
+  included, where zarr cannot tell the codec which chunk it is decoding),
+  chunks stored in another's place, and chunks the array's record says
+  were written but are gone.
 - :func:`read_intact`: an array's values with damaged chunks replaced by the
   fill value, and the list of those chunks.
 
@@ -17,6 +19,7 @@ find the codec through its entry point.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from itertools import product
@@ -29,10 +32,12 @@ from torchgeo_inr.registry import available_codecs
 
 from .zarr_codec import CODEC_NAME, InrCodec
 
-__all__ = ["DEFAULT_TILE", "DamagedChunk", "pick_tile", "read_intact", "to_zarr", "verify"]
+__all__ = ["DEFAULT_TILE", "DamagedChunk", "pick_tile", "read_intact", "record_written", "to_zarr", "verify"]
 
 #: Largest spatial tile (pixels per side) :func:`to_zarr` aims for.
 DEFAULT_TILE = 256
+#: Store key, beside an array's ``zarr.json``, of the record of which chunks were written.
+WRITTEN_RECORD = "torchgeo_inr_written.json"
 
 
 def pick_tile(size: int, target: int = DEFAULT_TILE) -> int:
@@ -102,6 +107,7 @@ def to_zarr(
     codec_options: dict | None = None,
     zarr_format: int = 3,
     wavelengths: bool = True,
+    progress: bool = True,
     **kwargs,
 ):
     """Write a Dataset or DataArray to Zarr, each chunk of its hyperspectral variables one codec stream.
@@ -135,6 +141,11 @@ def to_zarr(
         the array metadata and into every chunk's stream (about 200 bytes for
         200 bands, counted in the rate), for codecs that use them (HINER's
         band embedding). False saves those bytes for codecs that do not.
+    progress
+        A bar over the chunks written, on Dask's local schedulers (on a
+        ``distributed`` cluster: the dashboard's address); none with
+        ``compute=False``, which returns a ``Delayed`` to compute alone or
+        in a larger graph.
     **kwargs
         Passed to ``xarray.Dataset.to_zarr`` (``mode``, ``consolidated``,
         ``compute``...). ``encoding`` entries given here win over ours.
@@ -213,7 +224,17 @@ def to_zarr(
     out = ds.assign(rechunked)
     for name in rechunked:  # the source's encoding (its chunks, compressors) must not fight ours
         out[name].encoding = {}
-    return out.to_zarr(store, encoding=encoding, zarr_format=zarr_format, **kwargs)
+    from .progress import job_progress
+
+    chunks_to_write = sum(out[name].data.npartitions for name in rechunked)
+    with job_progress(chunks_to_write, "writing Zarr chunks", progress and kwargs.get("compute", True)):
+        written = out.to_zarr(store, encoding=encoding, zarr_format=zarr_format, **kwargs)
+    # compute=False: nothing is written yet (and a Delayed answers every getattr with another Delayed)
+    group = getattr(written, "zarr_group", None) if kwargs.get("compute", True) else None
+    if group is not None:
+        for name in rechunked:
+            record_written(group[name])
+    return written
 
 
 # -- checking a store --------------------------------------------------------------
@@ -259,13 +280,80 @@ def _region(coords, unit, shape):
     return tuple(slice(c * u, min((c + 1) * u, s)) for c, u, s in zip(coords, unit, shape, strict=True))
 
 
+def _stored_keys(array) -> set[str]:
+    """Keys (relative to the array) of everything stored under ``array``, from one listing."""
+    from zarr.core.sync import sync
+
+    store_path = array.store_path
+    prefix = f"{store_path.path}/" if store_path.path else ""
+
+    async def listing():
+        return [key async for key in store_path.store.list_prefix(prefix)]
+
+    return {key[len(prefix) :] for key in sync(listing())}
+
+
+def record_written(array) -> None:
+    """Record, beside ``array``'s metadata, which of its chunks are stored now.
+
+    :func:`to_zarr` calls it after writing. A chunk that is all fill value
+    (or all NaN) is not stored, so only this record lets :func:`verify` tell
+    a chunk deleted later (which would read as the fill value) from one that
+    was never written.
+    """
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.sync import sync
+
+    unit, grid = _units(array)
+    stored = _stored_keys(array)
+    keys = (array.metadata.encode_chunk_key(c) for c in product(*(range(g) for g in grid)))
+    record = {"grid": list(grid), "empty": [k for k in keys if k not in stored]}
+    blob = default_buffer_prototype().buffer.from_bytes(json.dumps(record).encode("utf-8"))
+    store_path = array.store_path
+    key = f"{store_path.path}/{WRITTEN_RECORD}" if store_path.path else WRITTEN_RECORD
+    sync(store_path.store.set(key, blob))
+
+
+def _missing(array) -> list[DamagedChunk]:
+    """Chunks the array's record says were written but are not in the store (none without a record)."""
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.sync import sync
+
+    store_path = array.store_path
+    key = f"{store_path.path}/{WRITTEN_RECORD}" if store_path.path else WRITTEN_RECORD
+    blob = sync(store_path.store.get(key, prototype=default_buffer_prototype()))
+    if blob is None:
+        return []
+    unit, grid = _units(array)
+    try:
+        record = json.loads(blob.to_bytes().decode("utf-8"))
+        empty = set(record["empty"])
+        if record["grid"] != list(grid):
+            return [DamagedChunk(array.path, WRITTEN_RECORD, f"the record is of a {record['grid']} grid, the array has {list(grid)}")]
+    except (ValueError, KeyError, TypeError, RecursionError) as err:
+        return [DamagedChunk(array.path, WRITTEN_RECORD, f"the record of written chunks is damaged: {err}")]
+    stored = _stored_keys(array)
+    missing = []
+    for coords in product(*(range(g) for g in grid)):
+        chunk = array.metadata.encode_chunk_key(coords)
+        if chunk not in stored and chunk not in empty:
+            missing.append(DamagedChunk(
+                array.path, chunk, "missing: it was written but is not in the store (it would read as the fill value)"
+            ))
+    return missing
+
+
 def verify(store, *, path: str | None = None, all_arrays: bool = False) -> list[DamagedChunk]:
-    """Decode every stored chunk of the arrays that use the codec; list the ones that fail.
+    """Decode every stored chunk of the arrays that use the codec; list the ones that fail, and the missing ones.
 
     ``store`` is a path, a zarr store, a group or an array; ``path`` a group
     or array inside it; ``all_arrays`` checks arrays with other codecs too.
     For a sharded array the key is the shard's (the message names the
-    inner chunk). Chunks that were never written are not errors.
+    inner chunk). A chunk stored in another's place fails to decode (its
+    stream records where it belongs). A chunk that is not stored is missing
+    when the array's record of written chunks (see :func:`record_written`)
+    says it was written; arrays written without a record (not through
+    :func:`to_zarr`) cannot tell, and their unwritten chunks are not errors.
     """
     import zarr
 
@@ -281,6 +369,7 @@ def verify(store, *, path: str | None = None, all_arrays: bool = False) -> list[
             except Exception as err:
                 key = array.metadata.encode_chunk_key(coords)
                 damaged.append(DamagedChunk(array.path, key, f"{type(err).__name__}: {err}"))
+        damaged += _missing(array)
     return damaged
 
 

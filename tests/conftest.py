@@ -52,3 +52,22 @@ def require(path: Path) -> Path:
     if not path.exists():
         pytest.fail(f"real data file missing: {path} (set by {REAL_DATA_ENV})")
     return path
+
+
+#: Options that make each registered codec fit in seconds on the tiny test scenes (few steps, one thread).
+TINY_OPTIONS = {
+    "hiner": dict(steps=40, lower_width=6, seed=1, threads=1),
+    "latent-grid": dict(steps=200, seed=1, threads=1),
+    "siren": dict(steps=100, seed=1),
+}
+
+
+def every_codec() -> list[str]:
+    """Every registered codec the shared tests run (all of them but wrappers that need another codec's name)."""
+    from torchgeo_inr.registry import available_codecs
+
+    return [name for name in available_codecs() if name != "error-bound"]
+
+
+def tiny(codec: str) -> dict:
+    return dict(TINY_OPTIONS.get(codec, {}))

@@ -6,7 +6,6 @@ import csv
 import json
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -72,7 +71,7 @@ def test_decompress_json_times_the_decode_apart_from_library_start_up(tmp_path, 
     assert timings["shape"] == list(synthetic_cube().shape)
 
 
-@pytest.mark.parametrize("codec", ["hiner", "siren", "meta-siren"])
+@pytest.mark.parametrize("codec", ["hiner", "latent-grid", "siren", "meta-siren"])
 def test_torch_codecs_load_torch_before_a_timed_decode(codec):
     from torchgeo_inr.registry import codec_class
 
@@ -172,18 +171,32 @@ def test_demo(tmp_path, capsys):
     assert float(rows[1]["psnr_band"]) > 30 and float(rows[1]["decode_s"]) > 0
 
 
-def test_demo_gives_neural_codecs_a_time_budget(tmp_path, capsys):
-    from torchgeo_inr.benchmark import time_budgets
+def test_demo_gives_neural_codecs_a_step_budget(tmp_path, capsys):
+    from torchgeo_inr.benchmark import fit_budgets
 
-    budgets = time_budgets(None, 3.0)
-    assert budgets["hiner"] == budgets["siren"] == {"max_seconds": 3.0}
-    assert "jpeg2000" not in budgets and "pca-jpeg2000" not in budgets
+    budgets = fit_budgets(None, 300)
+    assert budgets["hiner"] == budgets["siren"] == budgets["latent-grid"] == {"steps": 300}
+    assert "jpeg2000" not in budgets and "pca-jpeg2000" not in budgets and "meta-siren" not in budgets
+    assert fit_budgets(["siren"], 300, 2.0) == {"siren": {"steps": 300, "max_seconds": 2.0}}
     out = tmp_path / "demo"
-    start = time.perf_counter()
-    argv = ["demo", "--out", str(out), "--codecs", "siren", "--rates", "2.0", "--seconds", "2", "--no-progress"]
+    argv = ["demo", "--out", str(out), "--codecs", "siren", "--rates", "2.0", "--steps", "100", "--no-progress"]
     assert main(argv) == 0
-    assert time.perf_counter() - start < 60
-    assert "| siren | 2 | 1." in capsys.readouterr().out
+    table = capsys.readouterr().out
+    assert "| siren | 2 | 1." in table and "| 100 |" in table  # steps column: what the fit ran
+
+
+def test_compress_json_reports_the_encode_and_takes_codec_options(tmp_path, capsys, scene_file):
+    out = tmp_path / "s.inr"
+    argv = ["compress", str(scene_file), "-o", str(out), "--codec", "siren", "--bpppb", "4", "-O", "steps=40",
+            "-O", "seed=3", "--json", "--no-progress"]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["codec"] == "siren" and report["bytes"] == out.stat().st_size
+    assert report["steps"] >= 40 and report["stopped"] in ("steps", "stalled") and report["target_bpppb"] == 4.0
+    assert 3.6 <= report["bpppb"] <= 4.0 and report["attempts"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compress", str(scene_file), "-o", str(tmp_path / "x.inr"), "-O", "steps"])
+    assert exit_info.value.code == 2 and "NAME=VALUE" in capsys.readouterr().err
 
 
 def test_sample():

@@ -2,13 +2,14 @@
 
 import numpy as np
 import pytest
-from conftest import synthetic_cube
+from conftest import every_codec, synthetic_cube, tiny
 
 from torchgeo_inr import compress, metrics
 from torchgeo_inr.errors import BitstreamError, RateError, SceneError
 from torchgeo_inr.scene import Scene
 
 CLASSICAL = ["jpeg2000", "pca-jpeg2000"]
+EVERY = every_codec()
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +27,39 @@ def test_rate_is_kept_by_the_bytes(scene, codec, rate):
     real = metrics.bpppb(len(data), scene.shape)
     assert 0.9 * rate <= real <= rate
     assert compress.info(data)["bpppb"] == pytest.approx(real)
+
+
+@pytest.mark.parametrize("codec", EVERY)
+def test_every_codec_keeps_the_rate_promise_and_round_trips(scene, codec):
+    encoded = compress.encode_with_report(scene, codec, bpppb=2.0, progress=False, **tiny(codec))
+    real = metrics.bpppb(len(encoded.data), scene.shape)
+    assert 0.9 * 2.0 <= real <= 2.0, encoded.report
+    assert encoded.report.bpppb == pytest.approx(real) and encoded.report.codec == codec
+    out = compress.decode(encoded.data)
+    assert out.shape == scene.shape and out.dtype == np.uint16
+    np.testing.assert_allclose(out.wavelengths, scene.wavelengths)
+    assert out.crs == scene.crs and out.transform == scene.transform
+    mean = np.broadcast_to(scene.data.mean(axis=(1, 2), keepdims=True), scene.shape)
+    assert metrics.psnr_per_band(scene.data, out.data) > metrics.psnr_per_band(scene.data, mean)
+
+
+@pytest.mark.parametrize("codec", EVERY)
+def test_every_codec_keeps_a_psnr_promise_or_says_what_it_reaches(scene, codec):
+    """A psnr target: the real decode lands in [t, t + 1] dB, or RateError names the qualities reached."""
+    try:
+        data = compress.encode(scene, codec, psnr=32.0, progress=False, **tiny(codec))
+    except RateError as err:
+        assert "cannot reach" in str(err) and "dB" in str(err)
+        return
+    assert 32.0 <= metrics.psnr_per_band(scene.data, compress.decode(data).data) <= 33.0
+
+
+@pytest.mark.parametrize("codec", EVERY)
+def test_every_codec_gives_an_odd_sized_scene_back_at_its_own_size(codec):
+    cube = synthetic_cube(11, 37, 53, seed=5)
+    data = compress.encode(cube, codec, bpppb=3.0, progress=False, **tiny(codec))
+    assert compress.decode(data).shape == (11, 37, 53)
+    assert 0.9 * 3.0 <= metrics.bpppb(len(data), cube.shape) <= 3.0
 
 
 @pytest.mark.parametrize("codec", CLASSICAL)
@@ -100,7 +134,11 @@ def test_zero_and_saturated_bands_beside_noise(codec, target):
     """Dead and saturated bands have (almost) no error; re-weighting must not blow their scale up."""
     cube = np.random.default_rng(0).normal(1000, 50, (12, 20, 18)).astype(np.float32)
     cube[3], cube[5], cube[7] = 500.0, 0.0, 65535.0
-    out = compress.decode(compress.encode(cube, codec, progress=False, **target)).data
+    try:
+        out = compress.decode(compress.encode(cube, codec, progress=False, **target)).data
+    except RateError as err:  # a psnr target the smallest stream already beats is refused, saying so
+        assert "psnr" in target and "cannot reach a per-band PSNR" in str(err)
+        return
     assert np.isfinite(out).all()
     assert np.abs(out[5]).max() < 1.0 and np.abs(out[7] - 65535).max() < 0.01 * 65535
     assert metrics.psnr_per_band(cube, out) >= (30.0 if "psnr" in target else 35.0)
@@ -128,7 +166,7 @@ def test_psnr_target_is_reached(scene):
     data = compress.encode(scene, "pca-jpeg2000", psnr=40.0, progress=False)
     out = compress.decode(data)
     assert metrics.psnr_per_band(scene.data, out.data) >= 40.0
-    looser = compress.encode(scene, "pca-jpeg2000", psnr=33.0, progress=False)
+    looser = compress.encode(scene, "pca-jpeg2000", psnr=36.0, progress=False)
     assert len(looser) < len(data)
 
 

@@ -16,15 +16,17 @@ from _pytest.fixtures import SubRequest
 from conftest import require
 from matplotlib.figure import Figure
 from torch.utils.data import ConcatDataset
-from torchgeo.datasets import DatasetNotFoundError
+from torchgeo.datasets import DatasetNotFoundError, RGBBandsMissingError
 
 import torchgeo_inr.datasets.hyperspectral
 from torchgeo_inr.datasets import (
     Cuprite,
+    HyperspectralSceneDataModule,
     HyperspectralSceneDataset,
     IndianPines,
     PaviaCentre,
     PaviaUniversity,
+    SceneTiles,
     standard_split,
 )
 from torchgeo_inr.datasets.splits import INDIAN_PINES_TRAIN_COUNTS, PAVIA_UNIVERSITY_TRAIN_COUNTS
@@ -33,7 +35,8 @@ from torchgeo_inr.datasets.wavelengths import (
     indian_pines_wavelengths,
     rosis_wavelengths,
 )
-from torchgeo_inr.errors import SceneError
+from torchgeo_inr.datasets.tiles import tile_starts
+from torchgeo_inr.errors import GuessWarning, SceneError
 from torchgeo_inr.io import load_mat_arrays
 
 DATA = Path(__file__).parent / "data"
@@ -94,6 +97,8 @@ def close_figures():
     plt.close("all")
 
 
+# Pavia's wavelengths are guessed from its band count, with a warning that TestGuesses checks.
+@pytest.mark.filterwarnings("ignore::torchgeo_inr.errors.GuessWarning")
 class TestLabelledScenes:
     @pytest.fixture(params=[IndianPines, PaviaUniversity, PaviaCentre])
     def cls(self, monkeypatch: pytest.MonkeyPatch, request: SubRequest) -> type[HyperspectralSceneDataset]:
@@ -206,6 +211,38 @@ class TestLabelledScenes:
         assert isinstance(patches.plot({**y, "prediction": y["label"].clone()}), Figure)
 
 
+    def test_bands(self, dataset: HyperspectralSceneDataset, cls: type[HyperspectralSceneDataset], tmp_path: Path) -> None:
+        assert dataset.bands == cls.all_bands and len(cls.all_bands) == len(dataset.wavelengths)
+        picked = [cls.all_bands[5], cls.all_bands[0]]
+        some = cls(tmp_path, bands=picked)
+        x = some[0]
+        assert some.bands == tuple(picked) and x["image"].shape == (2, 10, 8)
+        assert torch.equal(x["image"], dataset.image[[5, 0]])
+        assert torch.equal(x["wavelength"], dataset.wavelengths[[5, 0]])
+        patch = cls(tmp_path, mode="patch", bands=picked)[0]
+        assert patch["image"].shape == (2, 7, 7)
+        decoded = torch.rand(2, 10, 8)  # a replacement image may hold only the bands picked
+        assert torch.equal(cls(tmp_path, bands=picked, image=decoded).image, decoded)
+
+    def test_bad_bands(self, dataset: HyperspectralSceneDataset, cls: type[HyperspectralSceneDataset], tmp_path: Path) -> None:
+        with pytest.raises(ValueError, match=r"has no bands \['B999'\]"):
+            cls(tmp_path, bands=["B1", "B999"])
+        with pytest.raises(ValueError, match="each once"):
+            cls(tmp_path, bands=["B1", "B1"])
+        with pytest.raises(ValueError, match="sequence of band names"):
+            cls(tmp_path, bands="B1")
+
+    def test_rgb_bands(self, dataset: HyperspectralSceneDataset, cls: type[HyperspectralSceneDataset], tmp_path: Path) -> None:
+        assert len(cls.rgb_bands) == 3 and set(cls.rgb_bands) <= set(cls.all_bands)
+        nm = [float(dataset.wavelengths[cls.all_bands.index(b)]) for b in cls.rgb_bands]
+        assert nm == sorted(nm, reverse=True) and 600 < nm[0] < 680 and 420 < nm[2] < 500
+        rgb_only = cls(tmp_path, bands=list(cls.rgb_bands)[::-1])
+        assert isinstance(rgb_only.plot(rgb_only[0]), Figure)
+        no_red = cls(tmp_path, bands=list(cls.rgb_bands[1:]))
+        with pytest.raises(RGBBandsMissingError):
+            no_red.plot(no_red[0])
+
+
 class TestCuprite:
     @pytest.fixture
     def fake(self, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -227,7 +264,8 @@ class TestCuprite:
     def test_cube_layout(self, tmp_path: Path) -> None:
         cube = np.arange(4 * 3 * 224, dtype=np.int16).reshape(4, 3, 224)
         scipy.io.savemat(tmp_path / Cuprite.image_file, {"cuprite": cube})
-        x = Cuprite(tmp_path)[0]
+        with pytest.warns(GuessWarning):
+            x = Cuprite(tmp_path)[0]
         assert np.array_equal(x["image"].numpy(), np.moveaxis(cube, -1, 0))
         assert np.array_equal(x["wavelength"].numpy(), aviris_nominal_wavelengths())
 
@@ -252,6 +290,85 @@ class TestCuprite:
     def test_plot(self, fake: Path, tmp_path: Path) -> None:
         ds = Cuprite(tmp_path, download=True)
         assert isinstance(ds.plot(ds[0]), Figure)
+
+    def test_bands_are_the_files_aviris_bands(self, fake: Path, tmp_path: Path) -> None:
+        ds = Cuprite(tmp_path, download=True)
+        selected = load_mat_arrays(fake / Cuprite.image_file)["SlectBands"].reshape(-1)
+        assert ds.all_bands == tuple(f"B{n}" for n in selected) and len(ds.all_bands) == 188
+        assert "B104" not in ds.all_bands and set(ds.rgb_bands) <= set(ds.all_bands)
+        two = Cuprite(tmp_path, bands=["B3", "B23"])
+        assert two[0]["image"].shape == (2, 6, 5)
+
+
+@pytest.mark.filterwarnings("error::torchgeo_inr.errors.GuessWarning")
+class TestGuesses:
+    """What a file does not say and the dataset fills in is said with a GuessWarning, never silently."""
+
+    def test_pavia_wavelengths_from_the_band_count(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+        use_fake_files(monkeypatch, PaviaUniversity)
+        with pytest.warns(GuessWarning, match="103 bands are taken as evenly spread over ROSIS"):
+            PaviaUniversity(tmp_path, download=True)
+
+    def test_indian_pines_says_nothing(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+        use_fake_files(monkeypatch, IndianPines)
+        IndianPines(tmp_path, download=True)  # wavelengths from the sensor's table: no guess, no warning
+
+    def test_cuprite_guesses(self, tmp_path: Path) -> None:
+        cube = np.ones((4, 3, 224), dtype=np.int16)
+        scipy.io.savemat(tmp_path / Cuprite.image_file, {"cuprite": cube})
+        with pytest.warns(GuessWarning, match="224 nominal centres"):
+            Cuprite(tmp_path)
+        scipy.io.savemat(tmp_path / Cuprite.image_file, {"cuprite": cube[..., :50]})
+        with pytest.warns(GuessWarning, match="evenly spread"):
+            ds = Cuprite(tmp_path)
+        assert ds.all_bands[-1] == "B50" and set(ds.rgb_bands) <= set(ds.all_bands)
+        micrometres = {"cuprite": cube[..., :3], "wavelengths": np.array([0.5, 0.6, 0.7])}
+        scipy.io.savemat(tmp_path / Cuprite.image_file, micrometres)
+        with pytest.warns(GuessWarning, match="micrometres"):
+            ds = Cuprite(tmp_path)
+        np.testing.assert_allclose(ds.wavelengths.numpy(), [500, 600, 700])
+
+
+class TestTiles:
+    @pytest.fixture
+    def scene(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> IndianPines:
+        use_fake_files(monkeypatch, IndianPines)
+        return IndianPines(tmp_path, download=True)
+
+    def test_tile_starts(self) -> None:
+        assert tile_starts(10, 4, 4) == [0, 4, 6] and tile_starts(8, 4, 4) == [0, 4] and tile_starts(5, 5, 1) == [0]
+        with pytest.raises(ValueError, match="between 1 and"):
+            tile_starts(8, 9, 9)
+
+    def test_tiles_cover_the_scene(self, scene: IndianPines) -> None:
+        tiles = SceneTiles(scene, size=4)
+        assert len(tiles) == 3 * 2
+        seen = torch.zeros(10, 8, dtype=torch.bool)
+        for i in range(len(tiles)):
+            x = tiles[i]
+            row, col = x["position"].tolist()
+            assert x["image"].shape == (200, 4, 4) and x["mask"].shape == (4, 4)
+            assert torch.equal(x["image"], scene.image[:, row : row + 4, col : col + 4])
+            seen[row : row + 4, col : col + 4] = True
+        assert seen.all()
+        whole = SceneTiles(scene)
+        assert len(whole) == 1 and torch.equal(whole[0]["image"], scene.image)
+        assert isinstance(tiles.plot(tiles[0]), Figure)
+        with pytest.raises(ValueError, match="mode='scene'"):
+            SceneTiles(IndianPines(scene.root, mode="patch"), size=4)
+
+    def test_scene_datamodule(self, scene: IndianPines) -> None:
+        dm = HyperspectralSceneDataModule("indian_pines", root=str(scene.root), bands=["B1", "B2", "B3"],
+                                          tile_size=4, batch_size=2)  # fmt: skip
+        dm.setup("fit")
+        batch = dm.on_after_batch_transfer(next(iter(dm.train_dataloader())), 0)
+        assert batch["image"].shape == (2, 3, 4, 4) and batch["wavelength"].shape == (2, 3)
+        dm.setup("test")
+        batch = dm.on_after_batch_transfer(next(iter(dm.test_dataloader())), 0)
+        assert torch.equal(batch["image"][0], scene.image[:3, :4, :4])  # recorded values, not normalised
+        assert len(dm.test_dataloader().dataset) == 6
+        with pytest.raises(ValueError, match="unknown dataset"):
+            HyperspectralSceneDataModule("nowhere")
 
 
 class TestStandardSplit:

@@ -6,7 +6,7 @@ import pytest
 from torchgeo_inr import compress, registry
 from torchgeo_inr.codecs.base import Codec
 from torchgeo_inr.packing import pack_array, unpack_array
-from torchgeo_inr.errors import UnknownCodecError
+from torchgeo_inr.errors import RateError, UnknownCodecError
 
 
 class RawCodec(Codec):
@@ -34,8 +34,10 @@ def test_third_party_codec_through_entry_points(monkeypatch, cube):
     ep = EntryPoint(name="raw-f16", value=f"{__name__}:RawCodec", group=registry.ENTRY_POINT_GROUP)
     monkeypatch.setattr(registry, "entry_points", lambda group: [ep] if group == ep.group else [])
     assert "raw-f16" in registry.available_codecs()
-    data = compress.encode(cube.astype(np.float32), "raw-f16")
+    data = compress.encode(cube.astype(np.float32), "raw-f16", bpppb=16.5)  # its only rate, plus the headers
     np.testing.assert_allclose(compress.decode(data).data, cube, rtol=1e-3)
+    with pytest.raises(RateError, match="raw-f16 cannot write a stream in"):  # the promise holds for its streams too
+        compress.encode(cube.astype(np.float32), "raw-f16", bpppb=0.1)
 
 
 def test_register_codec_in_process(cube):

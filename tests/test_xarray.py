@@ -20,11 +20,14 @@ from affine import Affine
 from conftest import synthetic_cube
 
 import torchgeo_inr
-from torchgeo_inr.errors import BitstreamError, RateError, SceneError, UnknownCodecError
+from torchgeo_inr.errors import BitstreamError, GuessWarning, RateError, SceneError, UnknownCodecError
 from torchgeo_inr.io import write_scene
 from torchgeo_inr.metrics import psnr_per_band, quality_report
 from torchgeo_inr.plugins.archive import metadata_nbytes
 from torchgeo_inr.plugins.band_dim import find_band_dim, wavelengths_of
+from torchgeo_inr.plugins.decode_device import ENV as DEVICE_ENV
+from torchgeo_inr.plugins.decode_device import decode_device
+from torchgeo_inr.plugins.progress import tile_progress
 from torchgeo_inr.scene import Scene
 
 
@@ -160,21 +163,43 @@ def test_band_dim_found_by_wavelength_coordinate():
     wavelength_um = ("channel", np.linspace(0.4, 1.0, 8))
     da = xr.DataArray(cube, dims=("channel", "row", "col"), coords={"wavelength": wavelength_um})
     assert find_band_dim(da) == "channel"
-    np.testing.assert_allclose(wavelengths_of(da, "channel"), np.linspace(400, 1000, 8))  # micrometres -> nm
-    back = da.inr.compress(bpppb=RATE, progress=False).inr.decompress()
+    with pytest.warns(GuessWarning, match="micrometres"):  # no units: guessed from the values, and said
+        np.testing.assert_allclose(wavelengths_of(da, "channel"), np.linspace(400, 1000, 8))
+    with pytest.warns(GuessWarning):
+        back = da.inr.compress(bpppb=RATE, progress=False).inr.decompress()
     assert_same_frame(back, da)
 
 
 def test_wavelengths_from_band_coordinate_and_attrs():
     da = xr.DataArray(np.zeros((3, 2, 2)), dims=("band", "y", "x"), coords={"band": [450.0, 550.0, 650.0]})
-    np.testing.assert_allclose(da.inr.wavelengths, [450, 550, 650])
+    with pytest.warns(GuessWarning, match="taken as band wavelengths in nm"):
+        np.testing.assert_allclose(da.inr.wavelengths, [450, 550, 650])
     plain = xr.DataArray(np.zeros((3, 2, 2)), dims=("band", "y", "x"), coords={"band": [1, 2, 3]})
     assert plain.inr.wavelengths is None
     plain.attrs["wavelength"] = "{0.45, 0.55, 0.65}"  # ENVI text, micrometres
-    np.testing.assert_allclose(plain.inr.wavelengths, [450, 550, 650])
+    with pytest.warns(GuessWarning, match="micrometres"):
+        np.testing.assert_allclose(plain.inr.wavelengths, [450, 550, 650])
     plain.attrs["wavelength"] = [400.0, 500.0]
     with pytest.raises(SceneError, match="2 wavelengths for 3 bands"):
         plain.inr.wavelengths
+
+
+@pytest.mark.filterwarnings("error::torchgeo_inr.errors.GuessWarning")
+def test_wavelengths_with_units_are_not_guessed():
+    nm = xr.DataArray(np.zeros((3, 2, 2)), dims=("band", "y", "x"), coords={"band": ("band", [450.0, 550.0, 650.0], {"units": "nm"})})
+    np.testing.assert_allclose(nm.inr.wavelengths, [450, 550, 650])
+    um = xr.DataArray(np.zeros((3, 2, 2)), dims=("band", "y", "x"), attrs={"wavelength": [0.45, 0.55, 0.65], "wavelength_units": "um"})
+    np.testing.assert_allclose(um.inr.wavelengths, [450, 550, 650])
+    np.testing.assert_allclose(make_array().inr.wavelengths, np.linspace(400, 1000, 8))
+
+
+def test_transform_from_coordinates_through_rioxarray():
+    assert make_array().inr.transform == TRANSFORM  # no GeoTransform: derived from the x/y coordinates
+    assert make_array().inr.crs is None
+    assert xr.DataArray(np.zeros((3, 4, 4)), dims=("band", "y", "x")).inr.transform is None
+    assert xr.DataArray(np.zeros((3, 4, 4)), dims=("band", "a", "b")).inr.transform is None
+    written = make_array().rio.write_crs("EPSG:32616")
+    assert "32616" in written.inr.crs
 
 
 def test_missing_ambiguous_and_wrong_band_dims():
@@ -317,6 +342,80 @@ def test_chunked_on_local_cluster_matches_unchunked(tmp_path):
     assert tiled.inr.bpppb <= 1.0
     tiled_psnr = psnr_per_band(da.values, back.values)
     assert abs(tiled_psnr - whole_psnr) < 0.5, (whole_psnr, tiled_psnr)
+
+
+def test_compute_false_composes_on_a_local_cluster():
+    da = make_array(height=32, width=32).chunk({"y": 16, "x": 16})
+    eager = da.inr.compress(bpppb=RATE, progress=False)
+    lazy = da.inr.compress(bpppb=RATE, compute=False)
+    assert lazy.inr.is_lazy and not eager.inr.is_lazy
+    assert lazy["reflectance"].shape == (2, 2) and lazy["reflectance"].chunks == ((1, 1), (1, 1))
+    with pytest.raises(SceneError, match="lazy.*compute it first"):
+        lazy.inr.bpppb
+    decoded = lazy.inr.decompress()  # a graph on the encode tasks
+    assert decoded.chunks == da.chunks
+    band_means = decoded.astype(np.float64).mean(dim=("y", "x"))  # another Dask step on top
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster, distributed.Client(cluster):
+        form, means = dask.compute(lazy, band_means)
+        assert {"encode_tile", "mean_chunk"} <= set(cluster.scheduler.task_prefixes)  # (decoding fused into the mean)
+    assert not form.inr.is_lazy and form.inr.nbytes == eager.inr.nbytes
+    for a, b in zip(form["reflectance"].values.ravel(), eager["reflectance"].values.ravel()):
+        assert a == b  # the same bytes as the eager compress
+    expected = eager.inr.decompress().astype(np.float64).mean(dim=("y", "x")).compute()
+    np.testing.assert_allclose(means.values, expected.values)
+
+
+def test_progress_over_tiles(capsys, tmp_path):
+    da = make_array(height=16, width=32).chunk({"x": 16})  # two tiles side by side
+    capsys.readouterr()
+    da.inr.compress(bpppb=RATE)
+    err = capsys.readouterr().err
+    assert "encoding" in err and "2/2" in err
+    lazy = da.inr.compress(bpppb=RATE, compute=False)
+    assert capsys.readouterr().err == ""  # nothing runs, nothing shown
+    with tile_progress(total=2, desc="my job"):
+        dask.compute(lazy, lazy.inr.decompress().sum())
+    err = capsys.readouterr().err
+    assert "my job" in err and "2/2" in err
+    da.inr.to_zarr(tmp_path / "p.zarr", bpppb=RATE, tile=16)
+    err = capsys.readouterr().err
+    assert "writing Zarr chunks" in err and "2/2" in err
+    da.inr.compress(bpppb=RATE, progress=False)
+    assert capsys.readouterr().err == ""
+
+
+def test_decode_device_plumbing_on_cpu(monkeypatch):
+    da = make_array(height=16, width=32).chunk({"x": 16})  # two tiles side by side
+    form = da.inr.compress(bpppb=RATE, progress=False)
+    reference = form.inr.decompress().values
+    devices = []
+    real_decode = torchgeo_inr.compress.decode
+
+    def recording_decode(data, *, device=None):
+        devices.append(device)
+        return real_decode(data, device=device)
+
+    monkeypatch.setattr(torchgeo_inr.compress, "decode", recording_decode)
+    on_cpu = form.inr.decompress(device="cpu")
+    assert on_cpu.chunks == da.chunks
+    np.testing.assert_array_equal(on_cpu.values, reference)
+    assert devices == ["cpu"] * 2
+    batched = form.inr.decompress(device="cpu", tiles_per_task=2)  # two tiles per Dask task
+    assert batched.chunks == da.chunks and len(batched.data.dask.layers) >= 2
+    np.testing.assert_array_equal(batched.values, reference)
+    devices.clear()
+    with decode_device("cpu"):  # process-wide, as xr.open_zarr reads use it
+        np.testing.assert_array_equal(form.inr.decompress(lazy=False).values, reference)
+    monkeypatch.setenv(DEVICE_ENV, "cpu")
+    form.inr.decompress(lazy=False)
+    assert devices == ["cpu"] * 4
+    monkeypatch.delenv(DEVICE_ENV)
+    with pytest.raises(ValueError, match="not a torch device"):
+        form.inr.decompress(device="warp-drive")
+    with pytest.raises(ValueError, match="tiles_per_task"):
+        form.inr.decompress(tiles_per_task=0)
 
 
 # -- on disk -----------------------------------------------------------------------------------

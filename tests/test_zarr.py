@@ -367,3 +367,47 @@ def test_empty_and_nan_chunks(tmp_path, cube):
     assert np.abs(back[valid] - data[valid]).max() < 0.05 * data[valid].max()
     arr[:, 24:, 24:] = np.nan  # an all-NaN chunk is removed, reads back as the fill value
     assert "c/0/1/1" not in chunk_files(tmp_path / "n.zarr")
+
+
+# -- lazy writes and the decode device ------------------------------------------------
+def test_to_zarr_compute_false_composes(tmp_path, cube):
+    import dask
+
+    ds = dataset(cube)
+    kwargs = dict(bpppb=BPPPB, codec="pca-jpeg2000", tile=24, codec_options=FAST, consolidated=False)
+    ds.inr.to_zarr(tmp_path / "eager.zarr", progress=False, **kwargs)
+    writes = ds.inr.to_zarr(tmp_path / "lazy.zarr", compute=False, **kwargs)
+    assert not [k for k in chunk_files(tmp_path / "lazy.zarr") if k.startswith("reflectance/c/")]  # nothing encoded yet
+    _, total = dask.compute(writes, ds.reflectance.chunk({"y": 24}).sum())  # with another step, one graph
+    assert int(total) == int(cube.astype(np.int64).sum())
+    lazy, eager = (xr.open_zarr(tmp_path / f"{n}.zarr", consolidated=False) for n in ("lazy", "eager"))
+    np.testing.assert_array_equal(lazy.reflectance.values, eager.reflectance.values)
+
+
+def test_zarr_reads_decode_on_the_chosen_device(tmp_path, cube, monkeypatch):
+    from torchgeo_inr.plugins import zarr_codec
+    from torchgeo_inr.plugins.decode_device import ENV, decode_device
+
+    store = tmp_path / "d.zarr"
+    dataset(cube).inr.to_zarr(store, bpppb=BPPPB, codec="pca-jpeg2000", tile=24, codec_options=FAST, consolidated=False, progress=False)  # fmt: skip
+    reference = xr.open_zarr(store, consolidated=False).reflectance.values
+    devices = []
+    real_decode = zarr_codec.decode
+
+    def recording_decode(data, *, device=None):
+        devices.append(device)
+        return real_decode(data, device=device)
+
+    monkeypatch.setattr(zarr_codec, "decode", recording_decode)
+    with decode_device("cpu"):  # what a GPU reader does with "cuda"; CI has only the CPU
+        np.testing.assert_array_equal(xr.open_zarr(store, consolidated=False).reflectance.values, reference)
+    assert devices == ["cpu"] * 4
+    devices.clear()
+    monkeypatch.setenv(ENV, "cpu")  # the same for every process that has it: Dask workers
+    xr.open_zarr(store, consolidated=False).reflectance.values
+    assert devices == ["cpu"] * 4
+    monkeypatch.delenv(ENV)
+    devices.clear()
+    xr.open_zarr(store, consolidated=False).reflectance.values
+    assert devices == ["cpu"] * 4  # the default: the CPU, even where there is a GPU
+    assert "device" not in (store / "reflectance" / "zarr.json").read_text()  # a reading choice, not metadata

@@ -6,10 +6,11 @@ The front door::
     scene = tgi.read_scene("Indian_pines_corrected.mat")
     data = tgi.encode(scene, "pca-jpeg2000", bpppb=0.1)
     back = tgi.decode(data)
+    encoded = tgi.encode_with_report(scene, "latent-grid", bpppb=0.2)   # .data, .report (steps, stopped, ...)
 """
 
-from .compress import decode, encode, info
-from .errors import BitstreamError, InrError, RateError, SceneError, UnknownCodecError
+from .compress import decode, encode, encode_with_report, info
+from .errors import BitstreamError, InrError, RateError, SceneError, TimeCapWarning, UnknownCodecError
 from .io import read_scene, write_scene
 from .registry import available_codecs, get_codec, register_codec
 from .scene import Scene
@@ -22,10 +23,12 @@ __all__ = [
     "RateError",
     "Scene",
     "SceneError",
+    "TimeCapWarning",
     "UnknownCodecError",
     "available_codecs",
     "decode",
     "encode",
+    "encode_with_report",
     "get_codec",
     "info",
     "read_scene",

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from .compress import encode
+from .compress import encode_with_report
 from .errors import RateError
 from .metrics import bpppb, quality_report
 from .plotting import plot_preview, plot_rate_distortion
@@ -46,19 +46,17 @@ class Result:
     encode_s: float | None = None
     decode_s: float | None = None
     decode_import_s: float | None = None  # the fresh process's library start-up before decode (torch: seconds)
+    steps: int | None = None  # training steps of the kept encode (neural codecs)
+    stopped: str | None = None  # why its fit ended ("steps", "stalled", "time": the wall-clock cap bit)
     device: str = "auto"
     stream: str = ""
     decoded: str = ""
     note: str = ""
 
 
-#: Codecs that run on torch (the others are CPU-only).
-TORCH_CODECS = ("hiner", "siren", "meta-siren")
-
-
 def _default_device(codec: str) -> str:
     """The device a codec picks when given none: CUDA for the neural codecs when there is one."""
-    if codec not in TORCH_CODECS:
+    if "torch" not in codec_class(codec).libraries:
         return "cpu"
     import torch
 
@@ -91,11 +89,15 @@ def run_one(
     result = Result(codec, rate, device=device or _default_device(codec))
     start = time.perf_counter()
     try:
-        data = encode(scene, codec, bpppb=rate, device=device, progress=progress, **(options or {}))
+        encoded = encode_with_report(scene, codec, bpppb=rate, device=device, progress=progress, **(options or {}))
     except RateError as err:
         result.note = str(err)
         return result
     result.encode_s = time.perf_counter() - start
+    data = encoded.data
+    result.steps, result.stopped = encoded.report.steps, encoded.report.stopped
+    if result.stopped == "time":
+        result.note = "fit cut short by its wall-clock cap"
     stream = out_dir / f"{codec}_{rate:g}bpppb{STREAM_SUFFIX}"
     stream.write_bytes(data)
     decoded_path = stream.with_suffix(".npy")
@@ -120,7 +122,7 @@ def run_table(
 ) -> list[Result]:
     """Every codec (default: all installed) at every rate; streams and decoded cubes go to ``out_dir``.
 
-    ``options`` maps a codec name to the options it is built with (e.g. ``{"hiner": {"max_seconds": 20}}``).
+    ``options`` maps a codec name to the options it is built with (e.g. ``{"hiner": {"steps": 2000}}``).
     """
     codecs = list(codecs or available_codecs())
     for name in codecs:  # an unknown name fails now, not after minutes of encoding
@@ -136,14 +138,18 @@ def run_table(
     return results
 
 
-def time_budgets(codecs: Sequence[str] | None, seconds: float) -> dict[str, dict]:
-    """``{"max_seconds": seconds}`` for every codec that takes a fitting budget (the neural ones)."""
+def fit_budgets(codecs: Sequence[str] | None, steps: int | None, seconds: float | None = None) -> dict[str, dict]:
+    """``{"steps": steps, "max_seconds": seconds}`` (those given) for every codec that fits with the training loop."""
     import inspect
 
     out = {}
     for name in codecs or available_codecs():
-        if "max_seconds" in inspect.signature(codec_class(name).__init__).parameters:
-            out[name] = {"max_seconds": seconds}
+        cls = codec_class(name)
+        parameters = inspect.signature(cls.__init__).parameters
+        budget = {key: value for key, value in (("steps", steps), ("max_seconds", seconds))
+                  if value is not None and key in parameters}
+        if budget and cls.trains:
+            out[name] = budget
     return out
 
 
@@ -154,12 +160,12 @@ def _cell(value, digits: int) -> str:
 def format_table(results: Sequence[Result]) -> str:
     """A markdown table of the runs (readable in a terminal too)."""
     head = ["codec", "target", "bpppb", "bytes", "PSNR band dB", "PSNR global dB", "SAM deg",
-            "encode s", "decode s", "import s", "device", "note"]  # fmt: skip
+            "encode s", "steps", "decode s", "import s", "device", "note"]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in results:
         cells = [r.codec, f"{r.target:g}", _cell(r.bpppb, 4), "-" if r.bytes is None else str(r.bytes),
                  _cell(r.psnr_band, 2), _cell(r.psnr_global, 2), _cell(r.sam, 3),
-                 _cell(r.encode_s, 2), _cell(r.decode_s, 2), _cell(r.decode_import_s, 2), r.device, r.note]  # fmt: skip
+                 _cell(r.encode_s, 2), "-" if r.steps is None else str(r.steps), _cell(r.decode_s, 2), _cell(r.decode_import_s, 2), r.device, r.note]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

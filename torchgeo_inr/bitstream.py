@@ -12,7 +12,9 @@ Layout (little-endian)::
 
 The container knows nothing of scenes or networks: it holds a JSON header
 and named byte sections. Parsing reads only JSON and raw bytes (no pickle,
-no eval), checks every length against what is there, and raises
+no eval), checks every length against what is there, refuses a codec version
+below 1 and JSON that is malformed, non-finite or nested deeper than
+:data:`torchgeo_inr.limits.MAX_JSON_DEPTH`, and raises
 :class:`BitstreamError` saying what is wrong.
 """
 
@@ -23,7 +25,8 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 
-from .errors import BitstreamError
+from . import limits, strict_json
+from .errors import BitstreamError, LimitError
 
 MAGIC = b"TGINR"
 FORMAT_VERSION = 1
@@ -39,6 +42,16 @@ class Stream:
     header: dict
     sections: dict[str, bytes] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    #: Length of the whole byte string it was parsed from (None for a stream built in memory).
+    nbytes: int | None = None
+
+    @property
+    def size(self) -> int:
+        """Bytes the stream takes: as parsed, or as :func:`pack` would write it."""
+        if self.nbytes is not None:
+            return self.nbytes
+        head = json.dumps(self.header, separators=(",", ":"))
+        return len(head) + sum(len(blob) + len(name) + 5 for name, blob in self.sections.items()) + 32
 
     def section(self, name: str) -> bytes:
         """A section the codec needs; a clear error when a damaged stream lacks it."""
@@ -116,6 +129,8 @@ def unpack(data) -> Stream:
         data = bytes(memoryview(data))
     except TypeError:
         raise BitstreamError(f"expected bytes, got {type(data).__name__}") from None
+    if len(data) > limits.MAX_STREAM_BYTES:
+        raise LimitError(f"stream of {len(data)} bytes is longer than limits.MAX_STREAM_BYTES = {limits.MAX_STREAM_BYTES}")
     if len(data) < len(MAGIC) + 4:
         raise BitstreamError(f"{len(data)} bytes is too short to be a torchgeo-inr stream")
     if not data.startswith(MAGIC):
@@ -143,11 +158,10 @@ def unpack(data) -> Stream:
     (n,) = reader.unpack("<B", "codec name length")
     codec = _decode_name(reader.take(n, "codec name"), "codec name")
     codec_version, head_len = reader.unpack("<HI", "codec version and header length")
+    if codec_version < 1:
+        raise BitstreamError(f"{codec} stream declares codec version {codec_version}; versions start at 1")
     head_raw = reader.take(head_len, "header")
-    try:
-        header = json.loads(head_raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
-        raise BitstreamError(f"header is not valid JSON: {err}") from None
+    header = strict_json.loads(head_raw, "header")
     if not isinstance(header, dict):
         raise BitstreamError("header must be a JSON object")
     (count,) = reader.unpack("<B", "section count")
@@ -164,4 +178,4 @@ def unpack(data) -> Stream:
         sections[name] = reader.take(length, f"section {name!r}")
     if reader.pos != len(body):
         raise BitstreamError(f"{len(body) - reader.pos} unexpected bytes after the last section")
-    return Stream(codec, codec_version, header, sections, version)
+    return Stream(codec, codec_version, header, sections, version, nbytes=len(data))

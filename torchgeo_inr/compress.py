@@ -8,7 +8,9 @@ from __future__ import annotations
 from . import bitstream
 from .codecs.base import as_scene
 from .metrics import bpppb as bits_per_sample
+from .errors import BitstreamError, UnknownCodecError
 from .registry import get_codec
+from .report import Encoded
 from .scene import Scene
 from .scene_header import decode_scene_header
 
@@ -23,10 +25,46 @@ def encode(
     psnr: float | None = None,
     device=None,
     progress: bool = True,
+    max_error=None,
+    relative_error=None,
     **options,
 ) -> bytes:
-    """Compress a Scene or (B, H, W) array with the named codec; ``options`` configure the codec."""
-    return get_codec(codec, **options).encode(
+    """Compress a Scene or (B, H, W) array with the named codec; ``options`` configure the codec.
+
+    ``max_error=`` / ``relative_error=`` bound every value of the decode (see :func:`encode_with_report`).
+    """
+    return encode_with_report(scene, codec, bpppb=bpppb, psnr=psnr, device=device, progress=progress,
+                              max_error=max_error, relative_error=relative_error, **options).data
+
+
+def encode_with_report(
+    scene,
+    codec: str = DEFAULT_CODEC,
+    *,
+    bpppb: float | None = None,
+    psnr: float | None = None,
+    device=None,
+    progress: bool = True,
+    max_error=None,
+    relative_error=None,
+    **options,
+) -> Encoded:
+    """:func:`encode`, and what the encode did (:class:`~torchgeo_inr.report.EncodeReport`): real rate,
+    seconds, training steps and why the fit stopped, every encode rate control asked for.
+
+    ``max_error`` (absolute, in the scene's units; one number or one per band) or ``relative_error`` (a
+    fraction of each band's range) bounds every valid value of the decode: the named codec becomes the
+    lossy layer of the ``error-bound`` codec, which adds an entropy-coded residual and proves the bound
+    before it returns; a rate or PSNR target is then reported on, not forced (the bound wins).
+    """
+    if max_error is not None or relative_error is not None:
+        if codec == "error-bound":
+            bound = get_codec(codec, max_error=max_error, relative_error=relative_error, **options)
+        else:
+            bound = get_codec("error-bound", max_error=max_error, relative_error=relative_error, lossy=codec,
+                              lossy_options=options or None)
+        return bound.encode_with_report(as_scene(scene), bpppb=bpppb, psnr=psnr, device=device, progress=progress)
+    return get_codec(codec, **options).encode_with_report(
         as_scene(scene), bpppb=bpppb, psnr=psnr, device=device, progress=progress
     )
 
@@ -34,7 +72,11 @@ def encode(
 def decode(data, *, device=None) -> Scene:
     """Rebuild the scene from a stream written by any registered codec."""
     stream = bitstream.unpack(data)
-    return get_codec(stream.codec).decode(stream, device=device)
+    try:
+        codec = get_codec(stream.codec)
+    except UnknownCodecError as err:  # a stream from elsewhere, or a damaged name: the stream's problem
+        raise BitstreamError(f"the stream was written by codec {stream.codec!r}, which is not installed: {err}") from None
+    return codec.decode(stream, device=device)
 
 
 def info(data) -> dict:

@@ -33,3 +33,31 @@ class RateError(InrError, ValueError):
     def __init__(self, message: str, smallest: int | None = None):
         super().__init__(message)
         self.smallest = smallest
+
+
+class LimitError(BitstreamError):
+    """Input declares a size beyond a limit of :mod:`torchgeo_inr.limits` (raise the limit if you mean it)."""
+
+
+class GuessWarning(UserWarning):
+    """torchgeo-inr filled in something the data did not say, e.g. wavelengths or their unit.
+
+    Said rather than done silently: wavelengths guessed from a band count, a unit guessed from value
+    ranges. Say it in the data (a ``units`` attribute, a ``wavelength`` coordinate), or silence it with
+    ``warnings.filterwarnings("ignore", category=GuessWarning)``.
+    """
+
+
+def warn_guess(message: str) -> None:
+    """Warn with :class:`GuessWarning`, attributed to the first caller outside torchgeo-inr."""
+    import os
+    import sys
+    import warnings
+
+    packages = (sys.modules.get(name) for name in ("torchgeo_inr", "torchgeo_inr.plugins"))
+    prefixes = tuple(os.path.dirname(m.__file__) + os.sep for m in packages if getattr(m, "__file__", None))
+    warnings.warn(message, GuessWarning, skip_file_prefixes=prefixes)
+
+
+class TimeCapWarning(UserWarning):
+    """A fit was ended by its wall-clock cap (``max_seconds``): the stream is not the reproducible one."""

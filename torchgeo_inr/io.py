@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import SceneError
+from . import limits
+from .errors import LimitError, SceneError, warn_guess
 from .scene import Scene
 
 MAT_SUFFIXES = {".mat"}
@@ -21,6 +22,10 @@ NPY_SUFFIXES = {".npy"}
 TIFF_SUFFIXES = {".tif", ".tiff"}
 ENVI_SUFFIXES = {".hdr", ".img", ".dat", ".bsq", ".bil", ".bip", ".raw"}
 WAVELENGTH_NAMES = ("wavelengths", "wavelength", "wl", "lambda")
+
+
+class WavelengthWarning(UserWarning):
+    """A file's wavelength list does not match its bands, so the scene has no wavelengths."""
 
 
 # -- MATLAB -------------------------------------------------------------------
@@ -79,6 +84,9 @@ def read_mat(path: str | Path, variable: str | None = None, *, band_axis: int = 
         if name in arrays and arrays[name].size == n_bands:
             wavelengths = arrays[name].reshape(-1)
             break
+    for name in WAVELENGTH_NAMES:
+        if wavelengths is None and name in arrays:
+            _wavelength_mismatch(path, arrays[name].size, n_bands)
     nodata = None
     if "nodata" in arrays and arrays["nodata"].size == 1:
         nodata = float(arrays["nodata"].reshape(-1)[0])
@@ -120,9 +128,21 @@ def _parse_envi_list(text: str) -> list[float]:
 def _to_nm(values: list[float], units: str | None) -> np.ndarray:
     wl = np.asarray(values, dtype=np.float64)
     units = (units or "").strip().lower()
-    if units.startswith("micro") or units in {"um", "µm"} or (not units and wl.max() < 30):
+    if units.startswith("micro") or units in {"um", "µm"}:
+        wl = wl * 1000.0
+    elif not units and wl.max() < 30:
+        warn_guess("the file's wavelengths have no units and are all below 30: taken as micrometres (x 1000 -> nm)")
         wl = wl * 1000.0
     return wl
+
+
+def _wavelength_mismatch(path, found: int, bands: int) -> None:
+    """A wavelength list that does not fit the bands is not used, and the user is told so."""
+    warnings.warn(
+        f"{path}: {found} wavelengths for {bands} bands; the wavelengths are not used",
+        WavelengthWarning,
+        stacklevel=3,
+    )
 
 
 def _rasterio_wavelengths(src) -> np.ndarray | None:
@@ -131,10 +151,34 @@ def _rasterio_wavelengths(src) -> np.ndarray | None:
         values = _parse_envi_list(envi["wavelength"])
         if len(values) == src.count:
             return _to_nm(values, envi.get("wavelength_units"))
+        _wavelength_mismatch(src.name, len(values), src.count)
+        return None
     per_band = [src.tags(b) for b in range(1, src.count + 1)]
     if all("wavelength" in t for t in per_band):
-        return _to_nm([float(t["wavelength"]) for t in per_band], per_band[0].get("wavelength_units"))
+        try:
+            values = [float(t["wavelength"]) for t in per_band]
+        except ValueError as err:
+            raise SceneError(f"{src.name}: a band's wavelength tag is not a number: {err}") from None
+        return _to_nm(values, per_band[0].get("wavelength_units"))
     return None
+
+
+def _check_envi_length(src) -> None:
+    """GDAL reads past the end of a short ENVI data file as zeros; refuse it instead."""
+    if src.driver != "ENVI":
+        return
+    try:
+        offset = int(src.tags(ns="ENVI").get("header_offset", "0") or 0)
+    except ValueError:
+        raise SceneError(f"{src.name}: ENVI 'header offset' is not an integer") from None
+    itemsize = np.dtype(src.dtypes[0]).itemsize
+    expected = offset + src.count * src.height * src.width * itemsize
+    actual = Path(src.name).stat().st_size
+    if actual < expected:
+        raise SceneError(
+            f"{src.name} holds {actual} bytes, but its ENVI header describes {src.count} bands x "
+            f"{src.height} x {src.width} {src.dtypes[0]} = {expected} bytes: the data file is truncated"
+        )
 
 
 def read_raster(path: str | Path) -> Scene:
@@ -149,6 +193,12 @@ def read_raster(path: str | Path) -> Scene:
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             src = rasterio.open(path)
         with src:
+            _check_envi_length(src)
+            if src.count * src.height * src.width > limits.MAX_DECODED_ELEMENTS:
+                raise LimitError(
+                    f"{path} holds {src.count} x {src.height} x {src.width} values, more than "
+                    f"limits.MAX_DECODED_ELEMENTS = {limits.MAX_DECODED_ELEMENTS}"
+                )
             data = src.read()
             crs = src.crs.to_wkt() if src.crs else None
             transform = tuple(src.transform)[:6] if not src.transform.is_identity else None
@@ -209,11 +259,35 @@ def _envi_data_file(header: Path) -> Path:
 
 
 # -- dispatch -----------------------------------------------------------------
-def read_scene(path: str | Path, **kwargs) -> Scene:
-    """Read any supported file; the format follows from the extension."""
+def _regular_file(path: str | Path) -> Path:
+    """``path`` if it is a regular file; a directory, a device or a pipe is refused (it may never end)."""
     path = Path(path)
     if not path.exists():
         raise SceneError(f"no such file: {path}")
+    if not path.is_file():
+        kind = "a directory" if path.is_dir() else "not a regular file (a device, pipe or socket)"
+        raise SceneError(f"{path} is {kind}: give a file")
+    return path
+
+
+def read_stream_file(path: str | Path) -> bytes:
+    """The bytes of a stream file, read only if it is a regular file within limits.MAX_STREAM_BYTES.
+
+    A missing file is the operating system's FileNotFoundError, as for any file a user names.
+    """
+    path = Path(path)
+    if path.exists():
+        _regular_file(path)
+    with path.open("rb") as f:
+        data = f.read(limits.MAX_STREAM_BYTES + 1)
+    if len(data) > limits.MAX_STREAM_BYTES:
+        raise LimitError(f"{path} is longer than limits.MAX_STREAM_BYTES = {limits.MAX_STREAM_BYTES} bytes")
+    return data
+
+
+def read_scene(path: str | Path, **kwargs) -> Scene:
+    """Read any supported file; the format follows from the extension."""
+    path = _regular_file(path)
     suffix = path.suffix.lower()
     if suffix in MAT_SUFFIXES:
         return read_mat(path, **kwargs)

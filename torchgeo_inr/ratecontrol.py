@@ -1,8 +1,12 @@
-"""Rate control by the real byte count: search a codec knob until the written stream fits.
+"""The one rate control every codec uses: the real byte count and the real decode, never an estimate.
 
-A codec exposes one monotone knob (more knob -> more bytes, usually better
-quality) through ``make(knob) -> bytes``; these searches call it and measure
-``len()`` of the actual stream, never an estimate.
+Two levels. :func:`meet_target` keeps the promise for every codec (a
+``bpppb`` stream in [0.9 b, b], a ``psnr`` stream whose decode is within
+[t, t + 1] dB, or :class:`RateError`): it asks the codec for its best stream
+at a byte budget and corrects the budget by what came out. Inside a codec,
+:func:`fit_bytes` turns the codec's last monotone knob (more knob -> more
+bytes: a JPEG2000 quality, a bit width, a dead zone) until the written
+stream fits the budget.
 """
 
 from __future__ import annotations
@@ -11,10 +15,13 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from . import limits
 from .errors import RateError
 
 #: When neither bpppb nor psnr is given.
 DEFAULT_BPPPB = 0.1
+#: Bytes beyond ``limits.MAX_BPPPB`` a target may ask for: a tiny scene's stream is mostly headers.
+HEADER_HEADROOM_BYTES = 1 << 16
 #: A stream asked for b bpppb lands in [LOWER_FRACTION * b, b].
 LOWER_FRACTION = 0.9
 
@@ -36,6 +43,12 @@ class Target:
             bpppb = DEFAULT_BPPPB
         if bpppb is not None and not (math.isfinite(bpppb) and bpppb > 0):
             raise RateError(f"bpppb must be a positive number, got {bpppb}")
+        # above the widest sample type only a tiny scene needs more (the stream's headers): allow that headroom
+        if bpppb is not None and (bpppb - limits.MAX_BPPPB) * n / 8 > HEADER_HEADROOM_BYTES:
+            raise RateError(
+                f"bpppb {bpppb:g} is more than any scene needs: no sample type has more than "
+                f"{limits.MAX_BPPPB:g} bits (uint16 scenes have 16); ask for at most the raw bits per sample"
+            )
         if psnr is not None and not (math.isfinite(psnr) and psnr > 0):
             raise RateError(f"psnr must be a positive number of dB, got {psnr}")
         return cls(None if bpppb is None else float(bpppb), None if psnr is None else float(psnr), n)
@@ -87,32 +100,147 @@ def fit_bytes(
     return best_knob, best
 
 
-def fit_quality(
-    make: Callable[[float], bytes],
-    quality: Callable[[bytes], float],
-    lo: float,
-    hi: float,
-    target: float,
-    *,
-    iterations: int = 14,
-) -> bytes:
-    """The smallest-knob stream in [lo, hi] whose measured quality reaches ``target``.
+# ---------------------------------------------------------------------- the promise, for every codec
+#: The per-band PSNR a ``psnr=`` target may overshoot by (the stream's quality lies in [t, t + this]).
+PSNR_SLACK_DB = 1.0
+#: Encodes a bpppb target may take (the first aims at the budget, the others correct by the bytes seen).
+BPPPB_ROUNDS = 4
+#: Encodes a psnr target may take (a secant search in log-rate).
+PSNR_PROBES = 12
+#: Where a psnr search starts, and the range of rates it may probe (bpppb).
+PSNR_START_BPPPB, PSNR_MIN_BPPPB, PSNR_MAX_BPPPB = 0.5, 1e-3, 32.0
 
-    Raises :class:`RateError` when even ``hi`` falls short.
+
+@dataclass
+class Attempt:
+    """One encode rate control asked for: the budget it gave, the bytes and quality it got."""
+
+    bpppb_asked: float
+    bytes: int | None
+    psnr: float | None = None
+    note: str | None = None  # why it was not kept: a RateError, or saturation
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+def meet_target(
+    target: Target,
+    encode_at: Callable[[Target], bytes],
+    quality: Callable[[bytes], float],
+    *,
+    name: str,
+    start_bpppb: float | None = None,
+) -> tuple[bytes, list[Attempt]]:
+    """The one rate control: a stream that keeps the target's promise, or :class:`RateError`.
+
+    ``encode_at(budget)`` is the codec's best effort for a byte budget (its own knobs, searched
+    with :func:`fit_bytes`); ``quality(stream)`` is the per-band PSNR of the stream's real decode.
+    ``bpppb``: a stream in [``LOWER_FRACTION`` b, b], re-asked with a corrected budget when the codec
+    lands outside it. ``psnr``: a stream whose decode is in [t, t + ``PSNR_SLACK_DB``], found by a
+    secant search on log-rate over real encodes and decodes.
     """
-    best = make(hi)
-    reached = quality(best)
-    if reached < target:
-        raise RateError(f"cannot reach {target:.2f} dB: the best this codec gives is {reached:.2f} dB")
-    for _ in range(iterations):
-        mid = (lo + hi) / 2
-        try:
-            stream = make(mid)
-        except RateError:  # the knob is below what the codec can write: too low
-            lo = mid
-            continue
-        if quality(stream) >= target:
-            hi, best = mid, stream
+    if target.bpppb is not None:
+        return _meet_bytes(target, encode_at, name)
+    return _meet_quality(target, encode_at, quality, name, start_bpppb or PSNR_START_BPPPB)
+
+
+def _meet_bytes(target: Target, encode_at, name: str) -> tuple[bytes, list[Attempt]]:
+    attempts: list[Attempt] = []
+    aim = (1 + LOWER_FRACTION) / 2 * target.max_bytes  # the middle of the promised range
+    under: tuple[float, int] | None = None  # (budget asked, bytes) of the largest stream under the range
+    over: tuple[float, int] | None = None  # and of the smallest one over it
+    ask = target.bpppb
+    streams_under: dict[bytes, float] = {}  # streams under the range -> the budget that gave them
+    for _ in range(BPPPB_ROUNDS):
+        stream = encode_at(Target(ask, None, target.n_elements))
+        attempts.append(Attempt(ask, len(stream)))
+        if target.min_bytes <= len(stream) <= target.max_bytes:
+            return stream, attempts
+        if len(stream) < target.min_bytes:
+            if stream in streams_under and streams_under[stream] != ask:
+                # a larger budget gave the very same bytes: the codec has nothing more to spend it on
+                # (lossless, or its best); the stream is under the budget and the report says so
+                attempts[-1].note = "saturated: a larger budget gives the same stream"
+                return stream, attempts
+            streams_under[stream] = ask
+        if len(stream) < target.min_bytes:
+            under = (ask, len(stream)) if under is None or ask > under[0] else under
         else:
-            lo = mid
-    return best
+            over = (ask, len(stream)) if over is None or ask < over[0] else over
+        if under is not None and over is not None and over[1] > under[1]:
+            # between a budget that gave too little and one that gave too much: interpolate in log-log
+            t = math.log(aim / under[1]) / math.log(over[1] / under[1])
+            ask = under[0] * (over[0] / under[0]) ** min(max(t, 0.1), 0.9)
+        else:  # correct the budget by what the codec did with the last one (at least double it when under)
+            ask = ask * aim / max(len(stream), 1)
+            if len(stream) < target.min_bytes and over is None:
+                ask = max(ask, 2.0 * attempts[-1].bpppb_asked)
+    sizes = ", ".join(f"{target.bpppb_of(a.bytes):.4g}" for a in attempts)
+    smallest = min(a.bytes for a in attempts)
+    raise RateError(
+        f"{name} cannot write a stream in [{LOWER_FRACTION * target.bpppb:.4g}, {target.bpppb:.4g}] bpppb "
+        f"on this scene: {len(attempts)} encodes gave {sizes} bpppb",
+        smallest=smallest if smallest > target.max_bytes else None,
+    )
+
+
+def _meet_quality(target: Target, encode_at, quality, name: str, start: float) -> tuple[bytes, list[Attempt]]:
+    goal, top = target.psnr, target.psnr + PSNR_SLACK_DB
+    aim = goal + PSNR_SLACK_DB / 2
+    attempts: list[Attempt] = []
+    low: tuple[float, float] | None = None  # (log2 bpppb, psnr) below the goal
+    high: tuple[float, float] | None = None  # (log2 bpppb, psnr) above the top
+    rate = start
+    seen: dict[int, float] = {}  # stream size -> quality: a codec that cannot spend more repeats itself
+    floor = math.log2(PSNR_MIN_BPPPB)  # below the smallest stream the codec can write
+    for _ in range(PSNR_PROBES):
+        asked = Target(rate, None, target.n_elements)
+        try:
+            stream = encode_at(asked)
+        except RateError as err:
+            attempts.append(Attempt(rate, err.smallest, note=str(err)))
+            if err.smallest is None:
+                break
+            # below (or at the edge of) the smallest stream the codec can write: ask no lower than it
+            floor = max(floor, math.log2(1.05 * target.bpppb_of(err.smallest)))
+            rate = max(1.5 * rate, 2.0**floor) if high is None else 2.0**floor
+            if rate > PSNR_MAX_BPPPB or (high is not None and math.log2(rate) >= high[0]):
+                break
+            continue
+        reached = float(quality(stream))
+        attempts.append(Attempt(rate, len(stream), round(reached, 3)))
+        if goal <= reached <= top:
+            return stream, attempts
+        if len(stream) in seen and reached < goal and low is not None and rate >= 2.0 ** low[0]:
+            break  # more budget gave the same stream: the codec has reached its best
+        seen[len(stream)] = reached
+        x_now = math.log2(rate)  # the search runs on the budget asked, the knob it controls
+        if reached < goal:
+            low = (x_now, reached) if low is None or x_now > low[0] else low
+        else:
+            high = (x_now, reached) if high is None or x_now < high[0] else high
+        if low is not None and high is not None:  # secant between the bracket's ends, kept inside it
+            (x0, y0), (x1, y1) = low, high
+            if x1 - x0 < 0.01:
+                break  # a step in quality between two budgets this close: nothing between them
+            t = (aim - y0) / max(y1 - y0, 1e-6)
+            x = x0 + min(max(t, 0.15), 0.85) * (x1 - x0)
+        else:  # about 3 dB per doubling of the rate, the low-rate slope of these codecs
+            x = x_now + (aim - reached) / 3.0
+            if low is not None and high is None:
+                x = max(x, x_now + 0.25)
+            elif high is not None and low is None:
+                x = min(x, x_now - 0.25)
+        x = min(max(x, floor), math.log2(PSNR_MAX_BPPPB))
+        if abs(x - x_now) < 1e-4:
+            break  # already at the floor (the smallest stream is too good) or at the top
+        rate = 2.0**x
+    reached = [a.psnr for a in attempts if a.psnr is not None]
+    what = (f"its streams decoded to {min(reached):.2f}-{max(reached):.2f} dB over {len(attempts)} encodes "
+            f"({', '.join(f'{a.psnr:.2f} dB at {target.bpppb_of(a.bytes):.3g}' for a in attempts if a.psnr)} bpppb)"
+            if reached else "it wrote no stream")
+    raise RateError(
+        f"{name} cannot reach a per-band PSNR in [{goal:g}, {top:g}] dB on this scene: {what}",
+        smallest=None,
+    )

@@ -16,8 +16,10 @@ _BUILTIN = {
     "jpeg2000": "torchgeo_inr.codecs.jpeg2000:JPEG2000Codec",
     "pca-jpeg2000": "torchgeo_inr.codecs.pca_jpeg2000:PCAJPEG2000Codec",
     "hiner": "torchgeo_inr.codecs.hiner:HINERCodec",
+    "latent-grid": "torchgeo_inr.codecs.latent_grid:LatentGridCodec",
     "siren": "torchgeo_inr.codecs.siren:SirenCodec",
     "meta-siren": "torchgeo_inr.codecs.meta_siren:MetaSirenCodec",
+    "error-bound": "torchgeo_inr.codecs.error_bound:ErrorBoundCodec",
 }
 _REGISTERED: dict[str, type[Codec] | str] = {}
 

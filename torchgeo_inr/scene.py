@@ -86,10 +86,12 @@ class Scene:
                     f"{dtype} values beyond +-2**24 cannot be held exactly in float32 (range {info.min}..{info.max})"
                 )
         mask = None
-        data = array.astype(np.float32, copy=True)
         if np.issubdtype(array.dtype, np.floating):
             if np.isinf(array).any():
                 raise SceneError("scene contains infinite values; replace them by NaN or a nodata value")
+            _check_float32_range(array)
+        data = array.astype(np.float32, copy=True)
+        if np.issubdtype(array.dtype, np.floating):
             nan = np.isnan(data)
             if nan.any():
                 mask = nan
@@ -176,6 +178,19 @@ class Scene:
         return f"Scene({b} bands x {h} x {w}, {self.dtype}{', ' if extra else ''}{', '.join(extra)})"
 
 
+def _check_float32_range(array: np.ndarray) -> None:
+    """Refuse values a float32 scene cannot hold (they would become infinities, and break every codec)."""
+    if array.dtype.itemsize <= 4:
+        return
+    with np.errstate(invalid="ignore"):
+        peak = np.nanmax(np.abs(array)) if not np.isnan(array).all() else 0.0
+    if peak > np.finfo(np.float32).max:
+        raise SceneError(
+            f"scene has values up to {peak:.3g}, beyond float32's range (+-{np.finfo(np.float32).max:.3g}) "
+            "in which scenes are held; rescale the data, or mark such values as nodata"
+        )
+
+
 def fill_masked(data: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Replace masked elements by their band's mean of valid values, so codecs waste no bits on them."""
     data = data.copy()
@@ -189,11 +204,18 @@ def fill_masked(data: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def restore_dtype(data: np.ndarray, dtype, mask=None, nodata=None) -> np.ndarray:
-    """Cast float data back to ``dtype``: integers rounded and clipped to the dtype's range."""
+    """Cast float data back to ``dtype``: integers rounded and clipped to the dtype's range.
+
+    The clip runs in float64: in float32 the top of the int32 or uint32 range
+    (2**31 - 1, 2**32 - 1) rounds up past it, and the cast would wrap around.
+    """
     dtype = np.dtype(dtype)
     if np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)
-        out = np.clip(np.rint(data), info.min, info.max).astype(dtype)
+        wide = np.rint(np.asarray(data, dtype=np.float64))
+        # Largest float64 not above the dtype's maximum (int64/uint64 maxima are not floats).
+        top = float(info.max) if info.bits < 53 else np.nextafter(float(info.max), 0.0)
+        out = np.clip(wide, float(info.min), top).astype(dtype)
     else:
         out = data.astype(dtype)
     if mask is not None:

@@ -45,10 +45,13 @@ def cut_patches(scene: Tensor, positions: Tensor, size: int) -> Tensor:
 
 
 class ImplicitSpectralInterpolation(nn.Module):
-    """Re-renders a HINER stream at shifted band positions for training batches.
+    """Re-renders a stream at shifted band positions for training batches.
+
+    The stream's codec is asked for a renderer (:meth:`~torchgeo_inr.codecs.base.Codec.renderer`); codecs
+    whose model cannot render shifted bands (``renders_shifted_bands`` false, e.g. the classical ones) refuse.
 
     Args:
-        stream: path to a ``hiner`` stream (or its bytes)
+        stream: path to a stream (or its bytes) of a codec that renders shifted bands, e.g. ``hiner``
         probability: chance that an epoch trains on a shifted scene
         eta: largest shift, in band spacings
         seed: seed of the shifts and of the coin
@@ -56,21 +59,22 @@ class ImplicitSpectralInterpolation(nn.Module):
 
     def __init__(self, stream: str | Path | bytes, probability: float = 0.5, eta: float = 0.1, seed: int = 0):
         super().__init__()
-        from ..hiner.render import HinerRenderer
+        from ..registry import codec_class
 
         if not 0 <= probability <= 1:
             raise ValueError(f"probability must be in [0, 1], not {probability}")
         data = stream if isinstance(stream, bytes) else Path(stream).read_bytes()
         parsed = bitstream.unpack(data)
-        if parsed.codec != "hiner":
-            raise SceneError(f"ISI needs a hiner stream; this one was written by {parsed.codec!r}")
+        self._codec = codec_class(parsed.codec)
+        if not self._codec.renders_shifted_bands:
+            raise SceneError(f"ISI needs a stream that can render shifted bands; {parsed.codec!r} streams cannot")
         meta = decode_scene_header(parsed)
         self._stream = parsed
         self._shape = meta["shape"]
         self.probability, self.eta = float(probability), float(eta)
         self._generator = torch.Generator().manual_seed(seed)
         self._dtype = np.dtype(meta["dtype"])
-        self._renderer = HinerRenderer.from_stream(parsed, self._shape, "cpu")
+        self._renderer = self._codec.renderer(parsed, "cpu")
         plain = self._render()
         lo, span = band_range(plain)
         self.register_buffer("lo", lo, persistent=False)
@@ -97,11 +101,9 @@ class ImplicitSpectralInterpolation(nn.Module):
     def _apply(self, fn, recurse=True):
         """Follow the module to a device: the renderer's tensors move with the buffers."""
         out = super()._apply(fn, recurse)
-        from ..hiner.render import HinerRenderer
-
         device = self.plain.device
         if self._renderer.device != device:
-            self._renderer = HinerRenderer.from_stream(self._stream, self._shape, device)
+            self._renderer = self._codec.renderer(self._stream, device)
         return out
 
     def new_epoch(self, active: bool = True) -> bool:

@@ -9,6 +9,7 @@ and restores dtype and nodata on the way out.
 from __future__ import annotations
 
 import importlib
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import ClassVar
@@ -17,7 +18,8 @@ import numpy as np
 
 from .. import bitstream
 from ..errors import BitstreamError, InrError, RateError, SceneError
-from ..ratecontrol import Target
+from ..ratecontrol import Target, meet_target
+from ..report import EncodeReport, Encoded
 from ..scene import Scene, restore_dtype
 from ..scene_header import decode_scene_header, encode_scene_header
 
@@ -60,8 +62,73 @@ class Codec(ABC):
         progress: bool = True,
     ) -> bytes:
         """Compress ``scene`` to a stream of at most ``bpppb`` (or reaching per-band ``psnr`` dB)."""
+        return self.encode_with_report(scene, bpppb=bpppb, psnr=psnr, device=device, progress=progress).data
+
+    def encode_with_report(
+        self,
+        scene,
+        *,
+        bpppb: float | None = None,
+        psnr: float | None = None,
+        device=None,
+        progress: bool = True,
+    ) -> Encoded:
+        """:meth:`encode`, and what it did: the real rate, the fit's steps and why it stopped, rate control.
+
+        Every codec keeps the same promise through :func:`~torchgeo_inr.ratecontrol.meet_target`: a
+        ``bpppb`` stream lies in [0.9 b, b]; a ``psnr`` stream decodes to [t, t + 1] dB per band; else
+        :class:`RateError` says what the codec can reach.
+        """
+        from ..metrics import psnr_per_band
+
         scene = as_scene(scene)
         target = Target.from_args(bpppb, psnr, scene.shape)
+        finish = self._finisher(scene)
+        start = time.perf_counter()
+
+        details: dict[bytes, dict] = {}
+
+        def encode_at(budget: Target) -> bytes:
+            try:
+                out = self._encode(scene, budget, finish, device=device, progress=progress)
+            except RateError as err:
+                if err.smallest is None:
+                    raise
+                raise RateError(
+                    f"{self.name} cannot reach {budget.bpppb:g} bpppb on this {'x'.join(map(str, scene.shape))} "
+                    f"scene: its smallest stream is {err.smallest} bytes = {budget.bpppb_of(err.smallest):.4g} bpppb",
+                    smallest=err.smallest,
+                ) from None
+            stream, info = out if isinstance(out, tuple) else (out, {})
+            details[stream] = info
+            return stream
+
+        def quality(stream: bytes) -> float:
+            back = self.decode(stream)
+            return psnr_per_band(scene.data, back.data, scene.mask)
+
+        data, attempts = meet_target(target, encode_at, quality, name=self.name)
+        info = details.get(data, {})
+        psnr_seen = next((a.psnr for a in reversed(attempts) if a.bytes == len(data) and a.psnr is not None), None)
+        report = EncodeReport(
+            codec=self.name,
+            bytes=len(data),
+            bpppb=target.bpppb_of(len(data)),
+            seconds=round(time.perf_counter() - start, 3),
+            target_bpppb=target.bpppb,
+            target_psnr=target.psnr,
+            steps=info.get("steps"),
+            stopped=info.get("stopped"),
+            psnr_estimate=psnr_seen if psnr_seen is not None else info.get("psnr_estimate"),
+            attempts=[a.as_dict() for a in attempts],
+            details={k: v for k, v in info.items() if k not in ("steps", "stopped", "psnr_estimate")},
+        )
+        if attempts[-1].note and attempts[-1].note.startswith("saturated"):
+            report.details["saturated"] = True  # under 0.9 b: a larger budget gives these very bytes
+        return Encoded(data, report)
+
+    def _finisher(self, scene: Scene) -> Finish:
+        """Turns this codec's (header, sections) into the whole stream, with the scene's description in it."""
         scene_head, scene_sections = encode_scene_header(scene)
 
         def finish(header: dict, sections: dict[str, bytes]) -> bytes:
@@ -72,17 +139,20 @@ class Codec(ABC):
                 self.name, self.version, {"scene": scene_head, **header}, {**scene_sections, **sections}
             )
 
-        try:
-            return self._encode(scene, target, finish, device=device, progress=progress)
-        except RateError as err:
-            if err.smallest is None or target.bpppb is None:
-                raise
-            lowest = target.bpppb_of(err.smallest)
-            raise RateError(
-                f"{self.name} cannot reach {target.bpppb:g} bpppb on this {'x'.join(map(str, scene.shape))} "
-                f"scene: its smallest stream is {err.smallest} bytes = {lowest:.4g} bpppb",
-                smallest=err.smallest,
-            ) from None
+        return finish
+
+    # ------------------------------------------------------------------ rendering (ISI)
+    #: Whether the codec fits with the one training loop (takes a ``steps`` budget and ``max_seconds``).
+    trains: ClassVar[bool] = False
+    #: Whether :meth:`renderer` can render a stream's bands at shifted spectral positions (what ISI asks).
+    renders_shifted_bands: ClassVar[bool] = False
+
+    @classmethod
+    def renderer(cls, stream: bitstream.Stream, device=None):
+        """An object whose ``render(shift=None)`` gives the scene (B, H, W) as a torch tensor, with each
+        band moved by ``shift[b]`` bands; codecs that cannot (classical ones) refuse."""
+        raise InrError(f"a {cls.name} stream cannot render bands at shifted positions (ISI needs a codec that "
+                       f"can: {cls.name} has no spectral model to ask)")
 
     def decode(self, data, *, device=None) -> Scene:
         """Rebuild the scene from a stream; any damage raises :class:`BitstreamError`."""
@@ -121,8 +191,13 @@ class Codec(ABC):
         )
 
     @abstractmethod
-    def _encode(self, scene: Scene, target: Target, finish: Finish, *, device, progress: bool) -> bytes:
-        """Search the codec's knobs for ``target`` and return ``finish(header, sections)``."""
+    def _encode(self, scene: Scene, target: Target, finish: Finish, *, device, progress: bool):
+        """The codec's best stream for a byte budget (``target.bpppb``; rate control owns the promise).
+
+        Returns ``finish(header, sections)``, or ``(stream, details)`` where ``details`` is the method's
+        account (``steps``, ``stopped``, ``psnr_estimate`` are lifted into the report). Raise
+        :class:`RateError` with ``smallest`` when even the smallest stream is over the budget.
+        """
 
     @abstractmethod
     def _decode(self, stream: bitstream.Stream, shape: tuple[int, int, int], *, device) -> np.ndarray:

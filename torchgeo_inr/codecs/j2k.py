@@ -3,7 +3,8 @@
 Besides thin encode/decode wrappers, this splits a codestream into its main
 header and its single tile-part, so that many bands of one shape can share
 one main header: the header is about 130 bytes, which at low rates is most
-of a band's budget.
+of a band's budget. The image size a codestream declares (its SIZ marker)
+is checked before OpenJPEG decodes it.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import struct
 import imagecodecs
 import numpy as np
 
-from ..errors import BitstreamError
+from .. import limits
+from ..errors import BitstreamError, LimitError
 
-SOC, SOT, EOC = b"\xff\x4f", b"\xff\x90", b"\xff\xd9"
+SOC, SIZ, SOT, EOC = b"\xff\x4f", b"\xff\x51", b"\xff\x90", b"\xff\xd9"
 #: The PSNR knob of OpenJPEG's fixed-quality mode, in dB: the search range.
 MIN_QUALITY, MAX_QUALITY = 1.0, 160.0
 
@@ -34,8 +36,32 @@ def encode(planes: np.ndarray, quality_db: float) -> bytes:
     )
 
 
+def declared_shape(codestream: bytes) -> tuple[int, ...]:
+    """(height, width) or (height, width, components) from the SIZ marker, without decoding.
+
+    Read before the decoder runs, so that a codestream declaring a huge image
+    is refused before OpenJPEG allocates it.
+    """
+    if not codestream.startswith(SOC + SIZ) or len(codestream) < 42:
+        raise BitstreamError("JPEG2000 codestream does not start with SOC and SIZ markers: it is damaged")
+    xsiz, ysiz, x0, y0 = struct.unpack(">IIII", codestream[8:24])
+    (components,) = struct.unpack(">H", codestream[40:42])
+    height, width = ysiz - y0, xsiz - x0
+    if height <= 0 or width <= 0 or components == 0:
+        raise BitstreamError(f"JPEG2000 codestream declares an empty image ({ysiz - y0} x {xsiz - x0})")
+    if height * width * components > limits.MAX_J2K_PIXELS:
+        raise LimitError(
+            f"JPEG2000 codestream declares {height} x {width} x {components}, more than "
+            f"limits.MAX_J2K_PIXELS = {limits.MAX_J2K_PIXELS}"
+        )
+    return (height, width) if components == 1 else (height, width, components)
+
+
 def decode(codestream: bytes, shape: tuple[int, ...]) -> np.ndarray:
-    """Decode and check that the planes have the expected shape."""
+    """Decode and check that the planes have the expected shape (declared shape checked first)."""
+    declared = declared_shape(codestream)
+    if declared != tuple(shape):
+        raise BitstreamError(f"JPEG2000 codestream declares {declared}, expected {tuple(shape)}")
     try:
         out = imagecodecs.jpeg2k_decode(codestream, numthreads=1)
     except Exception as err:

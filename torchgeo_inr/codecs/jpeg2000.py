@@ -11,8 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import bitstream
-from ..metrics import psnr_per_band
-from ..ratecontrol import Target, fit_bytes, fit_quality
+from ..ratecontrol import Target, fit_bytes
 from ..scene import Scene
 from . import j2k
 from .base import Codec, Finish
@@ -45,15 +44,7 @@ class JPEG2000Codec(Codec):
                 {**ranges, "j2k_main": mains[0], "j2k_tiles": b"".join(tiles)},
             )
 
-        if target.bpppb is not None:
-            return fit_bytes(make, j2k.MIN_QUALITY, j2k.MAX_QUALITY, target.max_bytes)[1]
-        return fit_quality(
-            make,
-            lambda s: psnr_per_band(scene.data, self.decode(s).data, scene.mask),
-            j2k.MIN_QUALITY,
-            j2k.MAX_QUALITY,
-            target.psnr,
-        )
+        return fit_bytes(make, j2k.MIN_QUALITY, j2k.MAX_QUALITY, target.max_bytes)[1]
 
     def _decode(self, stream: bitstream.Stream, shape, *, device) -> np.ndarray:
         bands, height, width = shape

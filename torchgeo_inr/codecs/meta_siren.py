@@ -10,8 +10,8 @@ What the stream holds, all counted in the rate: the base network's id and
 sha256 (header; decode refuses a stream whose base is not the installed
 one), the patch size, per-band mean and scale (float16), the quantised,
 entropy-coded latents. What it does not hold: the base network itself, a
-shared cost reported apart (``last_report['base_bytes']`` and the bpppb it
-would add to this one scene, ``base_bpppb_one_scene``).
+shared cost reported apart (the encode report's ``details['base_bytes']``
+and the bpppb it would add to this one scene, ``base_bpppb_one_scene``).
 
 Wavelengths: the base's output layer is a function of wavelength, so any
 band set is decoded; a scene without wavelengths is taken to span
@@ -82,8 +82,6 @@ class MetaSirenCodec(Codec):
         self.bits = bits
         self.prefer_bits = int(prefer_bits)
         self.threads = threads
-        #: What the last encode did (patch, bits, inner seconds, base cost), for reports.
-        self.last_report: dict = {}
         self._models: dict = {}
 
     # ------------------------------------------------------------------ base
@@ -130,7 +128,7 @@ class MetaSirenCodec(Codec):
 
     # ------------------------------------------------------------------ encode
     def _encode(self, scene: Scene, target: Target, finish: Finish, *, device, progress) -> bytes:
-        from ..siren.fit import torch_threads
+        from ..device import torch_threads
 
         with torch_threads(self.threads):
             return self._encode_inner(scene, target, finish, device=device)
@@ -138,13 +136,12 @@ class MetaSirenCodec(Codec):
     def _encode_inner(self, scene: Scene, target: Target, finish: Finish, *, device) -> bytes:
         import torch
 
+        from ..device import resolve_device
         from ..siren.base import base_cost
-        from ..siren.fit import resolve_device
         from ..siren.meta import SceneLayout, default_wavelengths, fit_latents
         from ..siren.tiles import BandNorm, patch_count
+        from .band_norm_sections import band_norm_sections
 
-        if target.bpppb is None:
-            raise RateError("meta-siren supports bpppb targets only")
         t0 = time.perf_counter()
         base = self.base()
         cfg = base.config
@@ -153,7 +150,12 @@ class MetaSirenCodec(Codec):
         bands, height, width = scene.shape
         flat = scene.data.reshape(bands, -1)
         norm = BandNorm.fit(flat)
-        side = norm.sections()
+        side = band_norm_sections(norm)
+        if scene.wavelengths is None:
+            from ..errors import warn_guess
+
+            warn_guess(f"meta-siren: the scene has no wavelengths; its {bands} bands are taken to span "
+                       "400-2500 nm evenly (give the scene its wavelengths to silence this)")
         wl = scene.wavelengths if scene.wavelengths is not None else default_wavelengths(bands)
         steps = cfg.inner_steps if self.steps is None else int(self.steps)
         base_head = {"id": base.id, "sha256": base.sha256}
@@ -193,25 +195,25 @@ class MetaSirenCodec(Codec):
                 torch.cuda.synchronize()
             fit_s += time.perf_counter() - t1
             z = latents.detach().cpu().numpy().T.copy()  # (D, P): one step per latent dimension
-            found = self._fit_bits(
+            found, size = self._fit_bits(
                 z, target, lambda q, sec, k, p=p: finish({**header(p, q), "split": k}, {**side, **sec})
             )
             if found is not None:
                 stream, b, k = found
-                self.last_report = {
-                    "patch": p, "patches": layout.patches, "bits": b, "bits_plus_one_dims": k, "steps": steps,
-                    "inner_seconds": round(fit_s, 3), "seconds": round(time.perf_counter() - t0, 3),
-                    "bytes": len(stream), "device": str(device), **base_cost(base, scene.shape),
+                return stream, {
+                    "steps": steps, "stopped": "steps", "patch": p, "patches": layout.patches, "bits": b,
+                    "bits_plus_one_dims": k, "inner_seconds": round(fit_s, 3),
+                    "fit_seconds": round(time.perf_counter() - t0, 3), "device": str(device),
+                    **base_cost(base, scene.shape),
                 }
-                return stream
-            smallest = self._smallest if smallest is None else min(smallest, self._smallest)
+            smallest = size if smallest is None else min(smallest, size)
             if self.patch is not None:
                 break
         raise RateError(f"meta-siren could not fit {target.max_bytes} bytes", smallest=smallest)
 
     def _fit_bits(self, z: np.ndarray, target: Target, make):
-        """(stream, b, k): the first ``k`` latent dimensions at ``b + 1`` bits, the rest at ``b``, the most
-        that fits ``target.max_bytes``; None (and ``self._smallest``) when even 2 bits are too many."""
+        """((stream, b, k), None): the first ``k`` latent dimensions at ``b + 1`` bits, the rest at ``b``, the
+        most that fits ``target.max_bytes``; (None, smallest size) when even 2 bits are too many."""
         from ..quantize import pack_state
 
         d = z.shape[0]
@@ -235,9 +237,8 @@ class MetaSirenCodec(Codec):
         if self.bits is not None:
             b = self.bits
             if not fits(b):
-                self._smallest = len(stream(b, 0))
-                return None
-            return stream(b, 0), b, 0
+                return None, len(stream(b, 0))
+            return (stream(b, 0), b, 0), None
         b = min(max(self.prefer_bits, MIN_BITS), MAX_BITS)
         if fits(b):
             while b < MAX_BITS and fits(b + 1):
@@ -246,24 +247,23 @@ class MetaSirenCodec(Codec):
             while b > MIN_BITS and not fits(b):
                 b -= 1
             if not fits(b):
-                self._smallest = len(stream(MIN_BITS, 0))
-                return None
+                return None, len(stream(MIN_BITS, 0))
         best = (stream(b, 0), b, 0)
         if b == MAX_BITS or len(best[0]) >= target.min_bytes:
-            return best
+            return best, None
         lo_size, hi_size = len(stream(b, 0)), len(stream(b, d))  # size is ~linear in k
         k = int((target.max_bytes - lo_size) / max(hi_size - lo_size, 1) * d)
         for k in range(min(k, d - 1), 0, -max(1, d // 64)):
             s = stream(b, k)
             if len(s) <= target.max_bytes:
-                return s, b, k
+                return (s, b, k), None
             if len(cache) > 10:
                 break
-        return best
+        return best, None
 
     # ------------------------------------------------------------------ decode
     def _decode(self, stream: bitstream.Stream, shape, *, device) -> np.ndarray:
-        from ..siren.fit import torch_threads
+        from ..device import torch_threads
 
         with torch_threads(self.threads):
             return self._decode_inner(stream, shape, device=device)
@@ -274,7 +274,8 @@ class MetaSirenCodec(Codec):
         from ..quantize import unpack_state
         from ..scene_header import decode_scene_header
         from ..siren.meta import SceneLayout, default_wavelengths, render_scene
-        from ..siren.tiles import BandNorm, patch_count
+        from ..siren.tiles import patch_count
+        from .band_norm_sections import read_band_norm
 
         bands, height, width = shape
         head = stream.header
@@ -284,7 +285,7 @@ class MetaSirenCodec(Codec):
         n_patches = patch_count(height, width, p)
         if n_patches > _MAX_PATCHES:
             raise BitstreamError("meta-siren stream has more patches than supported")
-        norm = BandNorm.from_stream(stream, bands)
+        norm = read_band_norm(stream, bands)
         d = cfg.latent_dim
         k = header_number(head, "split", int, low=0, high=d - 1)
         if k:

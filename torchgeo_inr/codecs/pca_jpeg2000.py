@@ -23,7 +23,7 @@ import numpy as np
 from .. import bitstream
 from ..errors import BitstreamError
 from ..metrics import psnr_per_band
-from ..ratecontrol import Target, fit_bytes, fit_quality
+from ..ratecontrol import Target, fit_bytes
 from ..scene import Scene
 from . import j2k
 from .base import Codec, Finish
@@ -93,16 +93,6 @@ class PCAJPEG2000Codec(Codec):
         return make
 
     def _encode(self, scene: Scene, target: Target, finish: Finish, *, device, progress) -> bytes:
-        if target.psnr is not None:
-            # Quality target: search the rate (log scale) until the measured per-band PSNR is reached.
-            return fit_quality(
-                lambda log_rate: self._encode_rate(scene, Target(2.0**log_rate, None, target.n_elements), finish),
-                self._quality(scene),
-                -9.0,
-                3.5,
-                target.psnr,
-                iterations=10,
-            )
         return self._encode_rate(scene, target, finish)
 
     def _quality(self, scene: Scene):

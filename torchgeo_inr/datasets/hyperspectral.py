@@ -2,13 +2,16 @@
 
 Each benchmark is one scene in one or two MATLAB files. The dataset serves it
 whole (``mode='scene'``, one sample) or as patches centred on the labelled
-pixels of the standard training or test split (``mode='patch'``).
+pixels of the standard training or test split (``mode='patch'``). Bands are
+named and picked as in TorchGeo's ``HySpecNet11k``: ``all_bands``,
+``bands=``, ``rgb_bands`` (what ``plot()`` draws, else
+``RGBBandsMissingError``).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import ClassVar, Literal
 
 import matplotlib
@@ -18,12 +21,12 @@ import torch
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from torch import Tensor
-from torchgeo.datasets import DatasetNotFoundError, NonGeoDataset
-from torchgeo.datasets.utils import Path, Sample, check_integrity, download_url
+from torchgeo.datasets import DatasetNotFoundError, NonGeoDataset, RGBBandsMissingError
+from torchgeo.datasets.utils import Path, Sample, check_integrity, download_url, quantile_normalization
 
 from ..errors import SceneError
 from ..io import load_mat_arrays
-from ..plotting import false_colour
+from ..plotting import STRETCH_PERCENTILES
 from .splits import standard_split
 
 #: Where the EHU Computational Intelligence Group serves the benchmark files.
@@ -52,7 +55,8 @@ class HyperspectralSceneDataset(NonGeoDataset):
 
     Scene mode gives one sample: ``image`` float32 (B, H, W), ``wavelength``
     float32 (B,) in nm and, where there is ground truth, ``mask`` long (H, W)
-    with :data:`UNLABELLED` (0) or ``k + 1`` for ``classes[k]``.
+    with :data:`UNLABELLED` (0) or ``k + 1`` for ``classes[k]``. B is the
+    number of ``bands`` picked (default: ``all_bands``, in the file's order).
 
     Patch mode gives one sample per labelled pixel of the split: ``image``
     float32 (B, p, p) centred on the pixel (reflect-padded at the borders),
@@ -74,6 +78,11 @@ class HyperspectralSceneDataset(NonGeoDataset):
     mask_file: ClassVar[str | None] = None
     mask_variable: ClassVar[str | None] = None
 
+    #: Names of the file's bands, in its order ("B<sensor band number>"), as TorchGeo names bands.
+    all_bands: ClassVar[tuple[str, ...]]
+    #: The bands nearest 640, 550 and 460 nm: the ones :meth:`plot` draws.
+    rgb_bands: ClassVar[tuple[str, ...]]
+
     #: Class names; ``classes[k]`` is patch label ``k`` and mask value ``k + 1``.
     classes: ClassVar[tuple[str, ...]] = ()
     #: Training pixels per class of the standard split.
@@ -90,6 +99,7 @@ class HyperspectralSceneDataset(NonGeoDataset):
         patch_size: int = 7,
         seed: int = 0,
         image: np.ndarray | Tensor | None = None,
+        bands: Sequence[str] | None = None,
         transforms: Callable[[Sample], Sample] | None = None,
         download: bool = False,
         checksum: bool = False,
@@ -105,6 +115,9 @@ class HyperspectralSceneDataset(NonGeoDataset):
             seed: seed of the random training-pixel draw (patch mode only)
             image: (B, H, W) array or tensor used instead of the cube on disk,
                 e.g. a decoded compressed scene; it must have the cube's shape
+                (all its bands, or only the ``bands`` picked)
+            bands: names of the bands to return, from ``all_bands`` (default:
+                all of them); samples and ``wavelengths`` follow this order
             transforms: a function/transform that takes an input sample
                 and returns a transformed version
             download: if True, download missing files into ``root``
@@ -113,8 +126,8 @@ class HyperspectralSceneDataset(NonGeoDataset):
         Raises:
             DatasetNotFoundError: if a file is missing and *download* is False.
             RuntimeError: if *checksum* is True and a file does not match.
-            ValueError: if an argument is invalid, or patch mode is asked of a
-                scene without ground truth.
+            ValueError: if an argument is invalid (an unknown band among them),
+                or patch mode is asked of a scene without ground truth.
         """
         if split not in self.splits:
             raise ValueError(f"split must be one of {self.splits}, not {split!r}")
@@ -139,10 +152,18 @@ class HyperspectralSceneDataset(NonGeoDataset):
         cube, wavelengths = self._load_image()
         if len(wavelengths) != cube.shape[0]:
             raise SceneError(f"{self.image_file}: {cube.shape[0]} bands but {len(wavelengths)} wavelengths")
+        if len(self.all_bands) != cube.shape[0]:
+            raise SceneError(f"{self.image_file}: {cube.shape[0]} bands, but {type(self).__name__} names "
+                             f"{len(self.all_bands)}")  # fmt: skip
+        self.bands = self._checked_bands(bands)
+        self.band_indices = [self.all_bands.index(b) for b in self.bands]
+        picked = np.asarray(self.band_indices)
         if image is not None:
-            cube = self._replacement_image(image, cube.shape)
+            cube = self._replacement_image(image, cube.shape, len(picked))
+        if cube.shape[0] != len(picked) or image is None:
+            cube = cube[picked]
         self.image = torch.from_numpy(np.ascontiguousarray(cube, dtype=np.float32))
-        self.wavelengths = torch.from_numpy(np.asarray(wavelengths, dtype=np.float32))
+        self.wavelengths = torch.from_numpy(np.asarray(wavelengths, dtype=np.float32)[picked])
         self.mask = self._load_mask()
 
         if mode == "patch":
@@ -226,13 +247,31 @@ class HyperspectralSceneDataset(NonGeoDataset):
             raise SceneError(f"{self.mask_file}: ground truth is {mask.shape}, image is {shape}")
         return torch.from_numpy(mask.astype(np.int64))
 
-    def _replacement_image(self, image: np.ndarray | Tensor, shape: tuple[int, ...]) -> np.ndarray:
-        """The caller's (B, H, W) image, checked to have the shape of the cube it replaces."""
+    def _checked_bands(self, bands: Sequence[str] | None) -> tuple[str, ...]:
+        """The bands asked for, each one of ``all_bands`` and none twice."""
+        if bands is None:
+            return tuple(self.all_bands)
+        if isinstance(bands, str):
+            raise ValueError(f"bands must be a sequence of band names, e.g. [{bands!r}], not one string")
+        bands = tuple(bands)
+        unknown = [b for b in bands if b not in self.all_bands]
+        if unknown:
+            shown = ", ".join(self.all_bands[:3]) + ", ..., " + self.all_bands[-1]
+            raise ValueError(f"{type(self).__name__} has no bands {unknown}; its bands are {shown}")
+        if not bands or len(set(bands)) != len(bands):
+            raise ValueError(f"bands must name at least one band, each once; got {list(bands)}")
+        return bands
+
+    def _replacement_image(self, image: np.ndarray | Tensor, shape: tuple[int, ...], picked: int) -> np.ndarray:
+        """The caller's (B, H, W) image, checked to have the shape of the cube it replaces (all or picked bands)."""
         if isinstance(image, Tensor):
             image = image.detach().cpu().numpy()
         image = np.asarray(image)
-        if image.shape != shape:
-            raise ValueError(f"image must have the scene's shape {shape} (B, H, W), not {image.shape}")
+        if image.shape not in (shape, (picked, *shape[1:])):
+            raise ValueError(
+                f"image must have the scene's shape {shape} (B, H, W), or {(picked, *shape[1:])} for the bands "
+                f"picked, not {image.shape}"
+            )
         return image
 
     def _patch(self, row: int, col: int) -> Tensor:
@@ -244,10 +283,9 @@ class HyperspectralSceneDataset(NonGeoDataset):
         return self.image[:, torch.from_numpy(rows)[:, None], torch.from_numpy(cols)[None, :]]
 
     def plot(self, sample: Sample, show_titles: bool = True, suptitle: str | None = None) -> Figure:
-        """Plot a sample: false-colour RGB, then the mask and the prediction where present.
+        """Plot a sample: the ``rgb_bands`` as RGB, then the mask and the prediction where present.
 
-        The RGB uses the bands nearest 640, 550 and 460 nm, each channel
-        stretched between its 2nd and 98th percentile.
+        Each RGB channel is stretched between its 2nd and 98th percentile.
 
         Args:
             sample: a sample returned by :meth:`__getitem__`, optionally with a
@@ -257,8 +295,16 @@ class HyperspectralSceneDataset(NonGeoDataset):
 
         Returns:
             a matplotlib Figure with the rendered sample
+
+        Raises:
+            RGBBandsMissingError: if ``bands`` does not include all of ``rgb_bands``.
         """
-        rgb = false_colour(sample["image"].numpy(), sample["wavelength"].numpy())
+        if not set(self.rgb_bands) <= set(self.bands):
+            raise RGBBandsMissingError()
+        rgb_indices = [self.bands.index(b) for b in self.rgb_bands]
+        lower, upper = (q / 100 for q in STRETCH_PERCENTILES)
+        channels = [quantile_normalization(c.float(), lower, upper) for c in sample["image"][rgb_indices]]
+        rgb = torch.stack(channels, dim=-1).numpy()
         panels: list[tuple[str, np.ndarray]] = [("Image", rgb)]
         for key in ("mask", "prediction"):
             if key in sample and sample[key].ndim == 2:

@@ -6,9 +6,10 @@ from typing import ClassVar
 
 import numpy as np
 
+from ..plotting import RGB_NM
 from .hyperspectral import EHU_URL, HyperspectralSceneDataset
 from .splits import INDIAN_PINES_TRAIN_COUNTS
-from .wavelengths import indian_pines_wavelengths
+from .wavelengths import INDIAN_PINES_KEPT_BANDS, band_names, indian_pines_wavelengths, nearest_bands
 
 
 class IndianPines(HyperspectralSceneDataset):
@@ -62,6 +63,10 @@ class IndianPines(HyperspectralSceneDataset):
         "Stone-Steel-Towers",
     )
     train_counts = INDIAN_PINES_TRAIN_COUNTS
+
+    #: AVIRIS band numbers of the 220 recorded: B1 ... B103, B109 ... B149, B164 ... B219.
+    all_bands = band_names(INDIAN_PINES_KEPT_BANDS)
+    rgb_bands = nearest_bands(all_bands, indian_pines_wavelengths(), RGB_NM)
 
     def _wavelengths(self, bands: int) -> np.ndarray:
         """The 200 AVIRIS band centres of the corrected cube."""

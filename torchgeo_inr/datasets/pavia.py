@@ -6,19 +6,35 @@ from typing import ClassVar
 
 import numpy as np
 
+from ..errors import warn_guess
+from ..plotting import RGB_NM
 from .hyperspectral import EHU_URL, HyperspectralSceneDataset
 from .splits import PAVIA_CENTRE_TRAIN_COUNTS, PAVIA_UNIVERSITY_TRAIN_COUNTS
-from .wavelengths import rosis_wavelengths
+from .wavelengths import ROSIS_RANGE_NM, band_names, nearest_bands, rosis_wavelengths
 
 
-class PaviaUniversity(HyperspectralSceneDataset):
+class _Rosis(HyperspectralSceneDataset):
+    """A ROSIS scene: the files carry no wavelengths, so they are guessed from the band count (with a warning)."""
+
+    def _wavelengths(self, bands: int) -> np.ndarray:
+        """ROSIS' nominal range, evenly spaced: the files carry no wavelengths."""
+        low, high = ROSIS_RANGE_NM
+        warn_guess(
+            f"{type(self).__name__}: the files carry no wavelengths; the {bands} bands are taken as evenly "
+            f"spread over ROSIS' nominal {low:g}-{high:g} nm"
+        )
+        return rosis_wavelengths(bands)
+
+
+class PaviaUniversity(_Rosis):
     """Pavia University dataset.
 
     The `Pavia University <https://www.ehu.eus/ccwintco/index.php/Hyperspectral_Remote_Sensing_Scenes>`__
     scene was recorded by the ROSIS sensor over the University of Pavia:
     610 x 340 pixels of 1.3 m, 103 bands, and 9 urban classes on 42776
     labelled pixels. The files carry no wavelengths; the bands are taken as
-    evenly spread over ROSIS' nominal 430-860 nm.
+    evenly spread over ROSIS' nominal 430-860 nm (with a
+    :class:`~torchgeo_inr.errors.GuessWarning`).
 
     Standard split: the fixed per-class training counts of the literature
     (Asphalt 548, Meadows 540, Gravel 392, Trees 524, Painted metal sheets 265,
@@ -54,19 +70,18 @@ class PaviaUniversity(HyperspectralSceneDataset):
     )
     train_counts = PAVIA_UNIVERSITY_TRAIN_COUNTS
 
-    def _wavelengths(self, bands: int) -> np.ndarray:
-        """ROSIS' nominal range, evenly spaced: the files carry no wavelengths."""
-        return rosis_wavelengths(bands)
+    all_bands = band_names(range(1, 104))
+    rgb_bands = nearest_bands(all_bands, rosis_wavelengths(103), RGB_NM)
 
 
-class PaviaCentre(HyperspectralSceneDataset):
+class PaviaCentre(_Rosis):
     """Pavia Centre dataset.
 
     The `Pavia Centre <https://www.ehu.eus/ccwintco/index.php/Hyperspectral_Remote_Sensing_Scenes>`__
     scene was recorded by the ROSIS sensor over the centre of Pavia: 1096 x 715
     pixels of 1.3 m, 102 bands, and 9 urban classes. The files carry no
     wavelengths; the bands are taken as evenly spread over ROSIS' nominal
-    430-860 nm.
+    430-860 nm (with a :class:`~torchgeo_inr.errors.GuessWarning`).
 
     No published training set matches the distributed ground truth, so the
     split is a documented rule: 100 random training pixels per class (900 in
@@ -99,6 +114,5 @@ class PaviaCentre(HyperspectralSceneDataset):
     )
     train_counts = PAVIA_CENTRE_TRAIN_COUNTS
 
-    def _wavelengths(self, bands: int) -> np.ndarray:
-        """ROSIS' nominal range, evenly spaced: the files carry no wavelengths."""
-        return rosis_wavelengths(bands)
+    all_bands = band_names(range(1, 103))
+    rgb_bands = nearest_bands(all_bands, rosis_wavelengths(102), RGB_NM)

@@ -49,10 +49,13 @@ AVIRIS_RANGE_NM = (400.0, 2500.0)
 ROSIS_RANGE_NM = (430.0, 860.0)
 
 
+# The 200 AVIRIS bands (1-based, of the 220) that Indian_pines_corrected.mat keeps.
+INDIAN_PINES_KEPT_BANDS = tuple(b for b in range(1, 221) if b not in INDIAN_PINES_REMOVED_BANDS)
+
+
 def indian_pines_wavelengths() -> np.ndarray:
     """The 200 band centres of the corrected Indian Pines cube (the 220 minus the removed bands)."""
-    keep = [b for b in range(1, 221) if b not in INDIAN_PINES_REMOVED_BANDS]
-    return np.asarray(INDIAN_PINES_220_WAVELENGTHS, dtype=np.float32)[np.asarray(keep) - 1]
+    return np.asarray(INDIAN_PINES_220_WAVELENGTHS, dtype=np.float32)[np.asarray(INDIAN_PINES_KEPT_BANDS) - 1]
 
 
 def rosis_wavelengths(bands: int) -> np.ndarray:
@@ -66,3 +69,14 @@ def aviris_nominal_wavelengths(selected_bands: np.ndarray | None = None) -> np.n
     if selected_bands is None:
         return centres
     return centres[np.asarray(selected_bands, dtype=np.int64).reshape(-1) - 1]
+
+
+def band_names(numbers) -> tuple[str, ...]:
+    """TorchGeo-style band names ("B1", "B2", ...) of 1-based sensor band numbers."""
+    return tuple(f"B{int(n)}" for n in numbers)
+
+
+def nearest_bands(names, wavelengths, targets_nm) -> tuple[str, ...]:
+    """The name of the band nearest each target wavelength (nm): e.g. a scene's RGB bands."""
+    wavelengths = np.asarray(wavelengths, dtype=np.float64)
+    return tuple(names[int(np.argmin(np.abs(wavelengths - nm)))] for nm in targets_nm)

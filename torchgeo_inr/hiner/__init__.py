@@ -1,11 +1,11 @@
 """HINER (Shi et al., ACM MM 2024): a hyperspectral image as a small network, one band per frame.
 
-- :mod:`.config`: the architecture as header numbers, and the size -> rate model;
+- :mod:`.config`: the architecture as plain numbers, and the size -> rate model;
 - :mod:`.network`: positional encoding, embedding MLP, conv + PixelShuffle decoder;
-- :mod:`.loss`: L1 (or MSE / log-MSE) + gamma * CAM, optional SAM;
-- :mod:`.fit`: the fitting loop (many bands per step, AMP on CUDA, best state, early stop, time budget).
+- :mod:`.loss`: L1 (or MSE / log-MSE) + gamma * CAM, optional SAM.
 
-The codec that writes streams is :class:`torchgeo_inr.codecs.hiner.HINERCodec`.
+The model knows nothing of streams: the codec is :class:`torchgeo_inr.codecs.hiner.HINERCodec`, its
+stream layout :mod:`torchgeo_inr.codecs.hiner_stream`, and it fits with :func:`torchgeo_inr.training.train`.
 """
 
 from .config import HinerConfig

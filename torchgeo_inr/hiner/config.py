@@ -1,20 +1,16 @@
-"""The HINER architecture as plain numbers, and the size -> rate model rate control uses.
+"""The HINER architecture as plain numbers, and the size -> rate model the codec sizes networks with.
 
-Everything the decoder needs to rebuild the network is in :class:`HinerConfig`,
-written into the stream's header as integers and one float, and read back
-with range checks (:meth:`HinerConfig.from_header`): a damaged header gives a
-clear error and never a huge allocation.
+Everything the decoder needs to rebuild the network is in :class:`HinerConfig`
+(how a stream writes and checks it: :mod:`torchgeo_inr.codecs.hiner_stream`).
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
-from ..packing import header_number
-
-#: Limits a header must respect (they bound what decode may allocate).
+#: Sizes the model supports (a stream reader refuses headers beyond them: they bound what decode allocates).
 MAX_WIDTH = 2048
 MAX_FRAMES = 4096
 MAX_EMBED_CH = 256
@@ -95,43 +91,6 @@ class HinerConfig:
             n += h * w * ngf * new * s * s * self.kernel(i) ** 2
             h, w, ngf = h * s, w * s, new
         return n + h * w * ngf * self.out_channels * self.head_ks**2
-
-    # -- header -------------------------------------------------------------
-    def to_header(self) -> dict:
-        d = asdict(self)
-        d["strides"] = list(self.strides)
-        return d
-
-    @classmethod
-    def from_header(cls, head: dict) -> HinerConfig:
-        from ..errors import BitstreamError
-
-        if not isinstance(head, dict):
-            raise BitstreamError("HINER architecture is missing from the header")
-        strides = head.get("strides")
-        if not (isinstance(strides, list) and 1 <= len(strides) <= 8) or not all(
-            isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= 8 for s in strides
-        ):
-            raise BitstreamError(f"header field 'strides' = {strides!r} is invalid")
-        cfg = cls(
-            frames=header_number(head, "frames", int, 1, MAX_FRAMES),
-            out_channels=header_number(head, "out_channels", int, 1, MAX_FRAMES),
-            embed_ch=header_number(head, "embed_ch", int, 1, MAX_EMBED_CH),
-            embed_h=header_number(head, "embed_h", int, 1, MAX_EMBED_HW),
-            embed_w=header_number(head, "embed_w", int, 1, MAX_EMBED_HW),
-            strides=tuple(strides),
-            fc_dim=header_number(head, "fc_dim", int, 1, MAX_WIDTH),
-            reduce=header_number(head, "reduce", float, 0.25, 8.0),
-            lower_width=header_number(head, "lower_width", int, 1, MAX_WIDTH),
-            ks_first=header_number(head, "ks_first", int, 1, 9),
-            ks_last=header_number(head, "ks_last", int, 1, 9),
-            head_ks=header_number(head, "head_ks", int, 1, 9),
-        )
-        if cfg.decoder_params() + cfg.embed_values() > MAX_PARAMS:
-            raise BitstreamError("header describes a network larger than supported")
-        if cfg.out_height * cfg.out_width > 2**26:
-            raise BitstreamError("header describes an output larger than supported")
-        return cfg
 
 
 # -- geometry choice ----------------------------------------------------------

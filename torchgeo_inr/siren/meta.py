@@ -244,9 +244,8 @@ def train(
     progress: bool = True,
 ) -> tuple[MetaSiren, list[dict]]:
     """Meta-train a base network on ``corpus``; returns it and the loss history (one entry per log)."""
-    from tqdm.auto import tqdm
-
-    from .fit import resolve_device
+    from ..device import resolve_device
+    from ..training import train as run_steps
 
     cfg = cfg or MetaSirenConfig()
     tc = train_cfg or TrainConfig()
@@ -271,47 +270,39 @@ def train(
     rng = np.random.default_rng(tc.seed + 1 + start_step)
     coords_by_size = {p: torch.from_numpy(local_coords(p, p, cfg.pitch)).to(device) for p in cfg.patch_sizes}
     t0 = time.perf_counter()
-    bar = tqdm(total=tc.steps, initial=start_step, desc="meta-train", disable=not progress, dynamic_ncols=True)
-    step, running, running_gain = start_step, [], []
-    try:
-        while step < tc.steps:
-            t = step / max(1, tc.steps)
-            for g in opt.param_groups:
-                g["lr"] = tc.lr * (tc.final_lr + (1 - tc.final_lr) * 0.5 * (1 + math.cos(math.pi * t)))
-            patch = int(rng.choice(cfg.patch_sizes))
-            n = max(1, tc.batch_pixels // (patch * patch))  # same pixels per step whatever the patch size
-            values, wl = sampler.sample(n, patch)
-            target = torch.from_numpy(values).to(device)
-            spectral = model.spectral(torch.from_numpy(wl).to(device))
-            coords = coords_by_size[patch]
-            lat0 = torch.zeros(n, cfg.latent_dim, device=device, requires_grad=True)
-            lat = inner_loop(model, batch_loss(model, coords, target, spectral), lat0, cfg.inner_steps, True)
-            pred = model.render(coords, model.shifts(lat)[:, None], spectral)
-            loss = torch.mean((pred - target) ** 2)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            step += 1
-            bar.update(1)
-            mse = float(loss.detach())
-            var = float(target.var())
-            running.append(mse)
-            running_gain.append(10 * math.log10(max(var, 1e-12) / max(mse, 1e-12)))
-            if step % tc.log_every == 0 or step == tc.steps:
-                entry = {"step": step, "mse": float(np.mean(running)), "gain_db": float(np.mean(running_gain)),
-                         "inner_lr": float(model.lr().detach().mean()), "seconds": round(time.perf_counter() - t0, 1)}
-                history.append(entry)
-                running, running_gain = [], []
-                bar.set_postfix(mse=f"{entry['mse']:.4g}", gain=f"{entry['gain_db']:.2f} dB")
-            if ckpt is not None and step % tc.checkpoint_every == 0:
-                _save_checkpoint(ckpt, model, opt, step, history, tc)
-            if tc.max_seconds is not None and time.perf_counter() - t0 > tc.max_seconds:
-                break
-    except KeyboardInterrupt:
-        pass
-    finally:
-        bar.close()
-        if ckpt is not None:
+    running, running_gain, batch_var = [], [], [1.0]
+
+    def step_loss(step: int) -> torch.Tensor:
+        patch = int(rng.choice(cfg.patch_sizes))
+        n = max(1, tc.batch_pixels // (patch * patch))  # same pixels per step whatever the patch size
+        values, wl = sampler.sample(n, patch)
+        target = torch.from_numpy(values).to(device)
+        spectral = model.spectral(torch.from_numpy(wl).to(device))
+        coords = coords_by_size[patch]
+        lat0 = torch.zeros(n, cfg.latent_dim, device=device, requires_grad=True)
+        lat = inner_loop(model, batch_loss(model, coords, target, spectral), lat0, cfg.inner_steps, True)
+        pred = model.render(coords, model.shifts(lat)[:, None], spectral)
+        batch_var[0] = float(target.var())
+        return torch.mean((pred - target) ** 2)
+
+    def after_step(step: int, loss: torch.Tensor) -> dict | None:
+        mse = float(loss)
+        running.append(mse)
+        running_gain.append(10 * math.log10(max(batch_var[0], 1e-12) / max(mse, 1e-12)))
+        if ckpt is not None and step % tc.checkpoint_every == 0:
             _save_checkpoint(ckpt, model, opt, step, history, tc)
+        if step % tc.log_every == 0 or step == tc.steps:
+            entry = {"step": step, "mse": float(np.mean(running)), "gain_db": float(np.mean(running_gain)),
+                     "inner_lr": float(model.lr().detach().mean()), "seconds": round(time.perf_counter() - t0, 1)}
+            history.append(entry)
+            running.clear()
+            running_gain.clear()
+            return {"mse": f"{entry['mse']:.4g}", "gain": f"{entry['gain_db']:.2f} dB"}
+        return None
+
+    result = run_steps(model.parameters(), step_loss, steps=tc.steps, lr=tc.lr, final_lr=tc.final_lr,
+                       after_step=after_step, max_seconds=tc.max_seconds, clip_grad=1.0, start_step=start_step,
+                       optimizer=opt, progress=progress, desc="meta-train")
+    if ckpt is not None:
+        _save_checkpoint(ckpt, model, opt, start_step + result.steps, history, tc)
     return model, history

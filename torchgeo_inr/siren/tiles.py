@@ -35,7 +35,8 @@ _SHIFTED_LOG2_PEAK = 10.0
 
 @dataclass(frozen=True)
 class BandNorm:
-    """Per-band ``value = (normalised * scale + mean) * 2**exponent``, as stored in the stream."""
+    """Per-band ``value = (normalised * scale + mean) * 2**exponent`` (stream sections:
+    :mod:`torchgeo_inr.codecs.band_norm_sections`)."""
 
     mean: np.ndarray  # float16 (B,)
     scale: np.ndarray  # float16 (B,)
@@ -75,25 +76,6 @@ class BandNorm:
         shape = (-1,) + (1,) * (ndim - 1)
         return (np.asarray(self.mean, dtype=np.float64).reshape(shape),
                 np.asarray(self.scale, dtype=np.float64).reshape(shape))
-
-    def sections(self) -> dict[str, bytes]:
-        """The stream sections; ``exponent`` only when it is not 0 (one signed byte)."""
-        out = {"mean": self.mean.astype("<f2").tobytes(), "scale": self.scale.astype("<f2").tobytes()}
-        if self.exponent:
-            out["exponent"] = np.int8(self.exponent).tobytes()
-        return out
-
-    @classmethod
-    def from_stream(cls, stream, bands: int) -> BandNorm:
-        """From a parsed :class:`torchgeo_inr.bitstream.Stream`; damage raises BitstreamError."""
-        from ..packing import unpack_array
-
-        mean = unpack_array(stream.section("mean"), "f2", bands, "mean")
-        scale = unpack_array(stream.section("scale"), "f2", bands, "scale")
-        exponent = 0
-        if "exponent" in stream.sections:
-            exponent = int(unpack_array(stream.sections["exponent"], "i1", 1, "exponent")[0])
-        return cls(mean, scale, exponent)
 
 
 def grid_coords(height: int, width: int) -> np.ndarray:

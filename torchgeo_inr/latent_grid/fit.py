@@ -1,30 +1,28 @@
-"""Rate-distortion training of :class:`~torchgeo_inr.hiner.latent.LatentHiner`, steered to a bit budget.
+"""Rate-distortion training of :class:`~torchgeo_inr.latent_grid.model.LatentGridModel`, steered to a bit budget.
 
 The loss is ``mean_b log(MSE_b) + lambda * bits / values``: the first term is
 the benchmark's per-band PSNR (up to -10 / ln 10), so bands are weighted the
 way the metric weights them. ``lambda`` follows the estimated rate: every few
 steps it is multiplied by ``exp(gain * (bits / target - 1))``, so the rate
 settles on the budget whatever the scene. The schedule (cosine learning rate,
-noise then straight-through rounding) runs on the fraction of the step count
-or of the time budget spent, whichever is further, so that it ends in time.
-Ctrl-C ends the fit cleanly with the state reached.
+noise then straight-through rounding) runs on the fraction of the step budget
+done: the loop is :func:`torchgeo_inr.training.train`, the one every codec
+fits with (progress, Ctrl-C, divergence guard, optional wall-clock cap).
 """
 
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 import torch
 
 from ..quantize import fake_quant
-from .latent import LatentHiner
+from ..training import TrainResult, fraction_done, train
+from .model import LatentGridModel
 
 #: Steps between measurements of the real stream size.
 MEASURE_EVERY = 100
-#: Non-finite losses tolerated (skipped) before a fit is declared diverged.
-MAX_SKIPPED = 50
 #: The latents' peak learning rate: they start at zero and must grow to the rate's magnitudes (on Indian
 #: Pines 0.15 beat 0.02-0.06 by 0.6 dB at 0.2 and at 0.5 bpppb; above about 0.3 rounding losses grow).
 LATENT_LR = 0.15
@@ -39,12 +37,14 @@ OVER_GAIN = 3.0
 
 @dataclass
 class LatentFitResult:
-    steps: int
-    seconds: float
-    stopped: str  # "steps", "time", "interrupted"
+    train: TrainResult
     lam: float
     psnr: float  # per-band PSNR estimate (noisy or rounded latents, as trained last)
     bits: float  # estimated latent bits
+
+    @property
+    def stopped(self) -> str:
+        return self.train.stopped
 
 
 class RateDistortionLoss:
@@ -81,14 +81,14 @@ class RateDistortionLoss:
 
 
 def fit_latent(
-    model: LatentHiner,
+    model: LatentGridModel,
     loss: RateDistortionLoss,
     *,
     target_bits: float,
-    seconds: float,
-    measure=None,
     steps: int,
     weight_bits: int,
+    measure=None,
+    max_seconds: float | None = None,
     lam: float = 1.0,
     lr_latent: float = LATENT_LR,
     lr: float = 1e-2,
@@ -96,7 +96,7 @@ def fit_latent(
     gain: float = 0.3,
     phase: str | None = None,
     progress: bool = True,
-    desc: str = "hiner latent fit",
+    desc: str = "latent-grid fit",
 ) -> LatentFitResult:
     """Train ``model`` in place; ``phase="ste"`` runs the rounding phase only (rate fine-tuning).
 
@@ -106,62 +106,46 @@ def fit_latent(
     model mismatch) is measured and the estimate corrected by it; else it is
     for the latents' estimate alone.
     """
-    from tqdm.auto import tqdm
-
     groups = [
         {"params": list(model.latents.parameters()), "lr": lr_latent},
         {"params": list(model.log_scales.parameters()) + list(model.decoder_state().values()), "lr": lr},
     ]
-    opt = torch.optim.Adam(groups)
-    peaks = [g["lr"] for g in opt.param_groups]
-    start = time.perf_counter()
-    stopped, step, psnr, bits, correction, skipped = "steps", 0, float("nan"), float("nan"), 0.0, 0
-    bar = tqdm(total=steps, desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
-    try:
-        while step < steps:
-            elapsed = time.perf_counter() - start
-            frac = max(step / steps, elapsed / max(seconds, 1e-9))
-            if frac >= 1.0:
-                stopped = "time" if step < steps else "steps"
-                break
-            rounding = phase == "ste" or frac >= noise_fraction
-            for index, (group, peak) in enumerate(zip(opt.param_groups, peaks)):
-                group["lr"] = peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
-                if index == 0 and rounding and phase is None:
-                    group["lr"] *= ROUNDING_LATENT_LR
-            grids = model.quantised_grids("ste" if rounding else "noise")
-            params = None
-            if rounding:
-                params = {n: fake_quant(p, weight_bits) for n, p in model.decoder_state().items()}
-            coeffs = model.synthesize(grids, params)
-            rate = model.rate_bits(grids)
-            mse = loss.band_mse(coeffs)
-            total = torch.log(mse).mean() + lam * rate / loss.n_values
-            opt.zero_grad(set_to_none=True)
-            step += 1
-            if not torch.isfinite(total):
-                skipped += 1  # a rare overflow: skip the step rather than poison the weights
-                if skipped > MAX_SKIPPED:
-                    raise FloatingPointError(f"latent fit diverged at step {step} (loss {float(total)})")
-                continue
-            total.backward()
-            opt.step()
-            bits = float(rate.detach())
-            if measure is not None and (step == 1 or step % MEASURE_EVERY == 0):
-                with torch.no_grad():
-                    estimate = float(model.rate_bits(model.quantised_grids("round")))
-                correction = float(measure()) - estimate
-            if step % 20 == 0:
-                error = (bits + correction) / max(target_bits, 1.0) - 1.0
-                lam *= math.exp(gain * (OVER_GAIN if error > 0 else 1.0) * min(max(error, -1.0), 1.0))
-                lam = min(max(lam, 1e-6), 1e6)
-            if step % 25 == 0 or step == steps:
-                psnr = float(-10.0 * torch.log10(mse.detach().double()).mean())
-                bar.set_postfix(psnr=f"{psnr:.2f}", kbytes=f"{(bits + correction) / 8192:.1f}", lam=f"{lam:.3g}",
-                                phase="round" if rounding else "noise")
-            bar.update(1)
-    except KeyboardInterrupt:
-        stopped = "interrupted"
-    finally:
-        bar.close()
-    return LatentFitResult(step, time.perf_counter() - start, stopped, lam, psnr, bits)
+    state = {"lam": lam, "psnr": float("nan"), "bits": float("nan"), "correction": 0.0, "rounding": False, "mse": None}
+
+    def rounding(step: int) -> bool:
+        return phase == "ste" or fraction_done(step, steps) >= noise_fraction
+
+    def step_loss(step: int) -> torch.Tensor:
+        state["rounding"] = rounding(step)
+        if state["rounding"] and phase is None:
+            groups_live[0]["scale"] = ROUNDING_LATENT_LR
+        grids = model.quantised_grids("ste" if state["rounding"] else "noise")
+        params = None
+        if state["rounding"]:
+            params = {n: fake_quant(p, weight_bits) for n, p in model.decoder_state().items()}
+        coeffs = model.synthesize(grids, params)
+        rate = model.rate_bits(grids)
+        mse = loss.band_mse(coeffs)
+        state["bits"], state["mse"] = float(rate.detach()), mse.detach()
+        return torch.log(mse).mean() + state["lam"] * rate / loss.n_values
+
+    def after_step(step: int, _loss) -> dict | None:
+        if measure is not None and (step == 1 or step % MEASURE_EVERY == 0):
+            with torch.no_grad():
+                estimate = float(model.rate_bits(model.quantised_grids("round")))
+            state["correction"] = float(measure()) - estimate
+        if step % 20 == 0:
+            error = (state["bits"] + state["correction"]) / max(target_bits, 1.0) - 1.0
+            lam_now = state["lam"] * math.exp(gain * (OVER_GAIN if error > 0 else 1.0) * min(max(error, -1.0), 1.0))
+            state["lam"] = min(max(lam_now, 1e-6), 1e6)
+        if step % 25 == 0 or step == steps:
+            state["psnr"] = float(-10.0 * torch.log10(state["mse"].double()).mean())
+            return {"psnr": f"{state['psnr']:.2f}", "kbytes": f"{(state['bits'] + state['correction']) / 8192:.1f}",
+                    "lam": f"{state['lam']:.3g}", "phase": "round" if state["rounding"] else "noise"}
+        return None
+
+    opt = torch.optim.Adam(groups, foreach=False)  # the foreach path's dispatch costs more than these tiny steps
+    groups_live = opt.param_groups
+    result = train(groups, step_loss, steps=steps, lr=lr, final_lr=0.05, after_step=after_step,
+                   max_seconds=max_seconds, optimizer=opt, progress=progress, desc=desc)
+    return LatentFitResult(result, state["lam"], state["psnr"], state["bits"])

@@ -1,6 +1,6 @@
-"""HINER's rate-aware mode: a spectral basis and spatial latent grids, trained for rate and distortion.
+"""The latent-grid model: a spectral basis and spatial latent grids, trained for rate and distortion.
 
-Why: plain HINER keeps the scene's spatial detail in convolution weights,
+Why not HINER: HINER keeps the scene's spatial detail in convolution weights,
 which cost more bits per dB than a transform coder (measured on Indian
 Pines: 4 to 5 dB below PCA + JPEG2000). Here, after Cool-chic (Ladune et
 al., ICCV 2023), the detail lives in integer latent grids at full, 1/2,
@@ -16,8 +16,8 @@ differentiable stand-in for rounding), then rounds them with a
 straight-through gradient while the synthesis weights see their own
 quantisation.
 
-Everything here is plain numbers in the header and integer symbols in the
-stream; decode rebuilds the network from them, never from pickles.
+This module knows nothing of streams: what is stored, and how, is
+:mod:`torchgeo_inr.codecs.latent_grid_stream`.
 """
 
 from __future__ import annotations
@@ -29,10 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..packing import header_number
-from ..errors import BitstreamError
 
-#: Bounds a header must respect (they bound what decode may allocate).
+#: Sizes the model supports (a stream reader refuses headers beyond them: they bound what decode allocates).
 MAX_LEVELS = 8
 MAX_CHANNELS = 128
 MAX_HIDDEN = 512
@@ -52,7 +50,7 @@ class LatentConfig:
     components: int
     channels: tuple[int, ...]
     hidden: int
-    #: Encode side only: weigh the bands for the PCA (:func:`~torchgeo_inr.hiner.spectral.truncation_tilt`).
+    #: Encode side only: weigh the bands for the PCA (:func:`~torchgeo_inr.latent_grid.spectral.truncation_tilt`).
     #: Not in the header: the weights fold into the per-band scales the stream holds.
     tilt: bool = True
 
@@ -68,26 +66,6 @@ class LatentConfig:
         """Rough bytes besides the latents: values at about a byte each, a latent model per
         channel (17 bytes) and the quantisation header (about 700 bytes)."""
         return self.side_values(bands) + 17 * sum(self.channels) + 700
-
-    def to_header(self) -> dict:
-        return {"components": self.components, "channels": list(self.channels), "hidden": self.hidden}
-
-    @classmethod
-    def from_header(cls, head, bands: int, height: int, width: int) -> LatentConfig:
-        if not isinstance(head, dict):
-            raise BitstreamError("latent architecture is missing from the header")
-        channels = head.get("channels")
-        if not (isinstance(channels, list) and 1 <= len(channels) <= MAX_LEVELS) or not all(
-            isinstance(c, int) and not isinstance(c, bool) and 1 <= c <= MAX_CHANNELS for c in channels
-        ):
-            raise BitstreamError(f"header field 'channels' = {channels!r} is invalid")
-        if 2 ** (len(channels) - 1) > 2 * max(height, width):
-            raise BitstreamError("header describes more latent levels than the scene has")
-        return cls(
-            components=header_number(head, "components", int, 1, min(bands, height * width)),
-            channels=tuple(channels),
-            hidden=header_number(head, "hidden", int, 1, MAX_HIDDEN),
-        )
 
 
 def auto_config(bpppb: float, bands: int, height: int, width: int, side_share: float = 0.35) -> LatentConfig:
@@ -153,7 +131,7 @@ def laplace_bits(values: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     return -torch.log2(p).sum()
 
 
-class LatentHiner(nn.Module):
+class LatentGridModel(nn.Module):
     """Latent grids (trainable, rounded in the stream) and the synthesis that decodes them."""
 
     def __init__(self, cfg: LatentConfig, height: int, width: int, latents: bool = True):

@@ -1,8 +1,7 @@
-"""The spectral side shared by HINER's basis and latent modes: bands over their peak, centred, and their PCA.
+"""The latent-grid codec's spectral side: bands over their peak, centred, and their PCA.
 
-Both modes store the same per-band numbers (a float16 log2 peak and a
-float16 mean) and compute the basis from the cube the decoder will rebuild,
-so they share this one computation.
+The stream stores the per-band numbers (a float16 log2 peak and a float16
+mean) and the basis is computed from the cube the decoder will rebuild.
 """
 
 from __future__ import annotations

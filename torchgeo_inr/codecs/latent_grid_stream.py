@@ -1,0 +1,181 @@
+"""The ``latent-grid`` stream: what it holds, written and read in this one module.
+
+Header: ``arch`` (components, latent channels per level, synthesis width),
+``q`` (the synthesis weights' quantisation, :mod:`torchgeo_inr.quantize`),
+``qb`` (the basis's). Sections, all counted in the rate: ``scale`` and
+``mean`` (per band, float16: the band's log2 scale and mean), ``bstep`` and
+``bdata`` (the spectral basis, k x B, quantised per component, scaled so the
+network's outputs are of order one), ``qstep``/``qdata`` (the synthesis
+weights), ``latents`` (the rounded latents, one ANS-coded tensor per level
+and channel) and ``lmodels`` (each latent channel's entropy model, 17 bytes
+in binary).
+
+``hiner`` streams of version 1 written in its former ``mode="latent"``
+have this very layout (plus ``"mode": "latent"`` in the header), so
+:mod:`torchgeo_inr.codecs.hiner_stream` reads them through
+:func:`read_renderer`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .. import bitstream, entropy
+from ..band_shift import lerp_rows
+from ..errors import BitstreamError
+from ..latent_grid.model import MAX_CHANNELS, MAX_HIDDEN, MAX_LEVELS, MAX_SYMBOL, LatentConfig, LatentGridModel
+from ..packing import header_number, pack_array, unpack_array
+from ..quantize import pack_state, unpack_state
+from .base import Finish
+
+#: Bits of the spectral basis's values.
+BASIS_BITS = 8
+
+
+def config_to_header(cfg: LatentConfig) -> dict:
+    return {"components": cfg.components, "channels": list(cfg.channels), "hidden": cfg.hidden}
+
+
+def config_from_header(head, bands: int, height: int, width: int) -> LatentConfig:
+    """The architecture a header describes, checked against the scene and the model's limits."""
+    if not isinstance(head, dict):
+        raise BitstreamError("latent architecture is missing from the header")
+    channels = head.get("channels")
+    if not (isinstance(channels, list) and 1 <= len(channels) <= MAX_LEVELS) or not all(
+        isinstance(c, int) and not isinstance(c, bool) and 1 <= c <= MAX_CHANNELS for c in channels
+    ):
+        raise BitstreamError(f"header field 'channels' = {channels!r} is invalid")
+    if 2 ** (len(channels) - 1) > 2 * max(height, width):
+        raise BitstreamError("header describes more latent levels than the scene has")
+    return LatentConfig(
+        components=header_number(head, "components", int, 1, min(bands, height * width)),
+        channels=tuple(channels),
+        hidden=header_number(head, "hidden", int, 1, MAX_HIDDEN),
+    )
+
+
+def pack_basis(basis: np.ndarray) -> tuple[dict, dict[str, bytes]]:
+    """The basis (k, B) quantised: its header and its two sections."""
+    head, sections = pack_state({"basis": basis}, {"basis": BASIS_BITS})
+    return head, {"bstep": sections["qstep"], "bdata": sections["qdata"]}
+
+
+def unpack_basis(head, sections: dict[str, bytes], components: int, bands: int) -> np.ndarray:
+    quantised = {"qstep": sections["bstep"], "qdata": sections["bdata"]}
+    return unpack_state(head, quantised, {"basis": (components, bands)})["basis"]
+
+
+def band_sections(log2_scale: np.ndarray, mean: np.ndarray) -> dict[str, bytes]:
+    return {"scale": pack_array(log2_scale, "f2"), "mean": pack_array(mean, "f2")}
+
+
+# One model per latent channel: family, symbol range and float32 mean and scale, 17 bytes in binary
+# (in the JSON header they would cost twice that, which matters on small scenes and tiles).
+_MODEL = np.dtype([("family", "u1"), ("lo", "<i4"), ("hi", "<i4"), ("mean", "<f4"), ("scale", "<f4")])
+
+
+def _float32_model(model: list) -> list:
+    family, mean, scale, lo, hi = model
+    return [family, float(np.float32(mean)), float(np.float32(scale)), lo, hi]
+
+
+def _pack_models(models: list[list]) -> bytes:
+    table = np.zeros(len(models), dtype=_MODEL)
+    for row, (family, mean, scale, lo, hi) in zip(table, models):
+        row["family"], row["lo"], row["hi"], row["mean"], row["scale"] = family, lo, hi, mean, scale
+    return table.tobytes()
+
+
+def _unpack_models(blob: bytes, count: int) -> list[list]:
+    if len(blob) != count * _MODEL.itemsize:
+        raise BitstreamError(f"latent models section has {len(blob)} bytes, expected {count * _MODEL.itemsize}")
+    table = np.frombuffer(blob, dtype=_MODEL)
+    return [[int(r["family"]), float(r["mean"]), float(r["scale"]), int(r["lo"]), int(r["hi"])] for r in table]
+
+
+def write_stream(
+    model: LatentGridModel,
+    basis: tuple[dict, dict[str, bytes]],
+    bands: dict[str, bytes],
+    weight_bits: int,
+    finish: Finish,
+    deadzone: float = 0.0,
+) -> bytes:
+    """The whole stream of a fitted model, its latents rounded with ``deadzone``."""
+    state = {n: p.detach().float().cpu().numpy() for n, p in model.decoder_state().items()}
+    if not all(np.isfinite(v).all() for v in state.values()):
+        raise FloatingPointError("the latent fit left non-finite weights")
+    qhead, qsections = pack_state(state, {n: weight_bits for n in state})
+    symbols = [s.cpu().numpy() for s in model.symbols(deadzone)]
+    models = [_float32_model(entropy.fit_model(s)) for s in symbols]
+    blob, models = entropy.encode_tensors(symbols, models)
+    basis_head, basis_sections = basis
+    header = {"arch": config_to_header(model.cfg), "q": qhead, "qb": basis_head}
+    sections = {**bands, **basis_sections, **qsections, "latents": blob, "lmodels": _pack_models(models)}
+    return finish(header, sections)
+
+
+@dataclass
+class LatentRenderer:
+    """A decoded latent-grid stream: coefficient images, basis and band scales, ready to render.
+
+    ``render(shift)`` gives bands a fraction of a band away (what ISI asks) by
+    interpolating the basis's rows, the model's spectral side, in value units:
+    the stored per-band scales hold the PCA's band weights (up to 2**4 either
+    way), so interpolating in the normalised space would mix bands at the
+    wrong scale.
+    """
+
+    coeffs: torch.Tensor  # (k, H*W) float64
+    basis: torch.Tensor  # (B, k) float64
+    mean: torch.Tensor  # (B,) float64
+    scale: torch.Tensor  # (B,) float64
+    shape: tuple[int, int, int]
+
+    @property
+    def device(self) -> torch.device:
+        return self.coeffs.device
+
+    @torch.inference_mode()
+    def render(self, shift: torch.Tensor | None = None) -> torch.Tensor:
+        """The scene (B, H, W) float32 on the renderer's device; ``shift`` (B,) in bands moves each band."""
+        bands = self.shape[0]
+        if shift is not None and tuple(shift.shape) != (bands,):
+            raise ValueError(f"shift must have one value per band ({bands}), not shape {tuple(shift.shape)}")
+        if shift is None:
+            x = (self.basis @ self.coeffs + self.mean[:, None]) * self.scale[:, None]
+        else:
+            x = lerp_rows(self.basis * self.scale[:, None], shift) @ self.coeffs
+            x = x + lerp_rows(self.mean * self.scale, shift)[:, None]
+        return x.reshape(self.shape).float()
+
+
+@torch.inference_mode()
+def read_renderer(stream: bitstream.Stream, shape, device=None) -> LatentRenderer:
+    """Parse, check and synthesise; any inconsistency raises :class:`BitstreamError`."""
+    bands, height, width = shape
+    head = stream.header
+    cfg = config_from_header(head.get("arch"), bands, height, width)
+    device = torch.device("cpu") if device is None else torch.device(device)
+    model = LatentGridModel(cfg, height, width, latents=False)
+    model.load_decoder(unpack_state(head.get("q"), stream.sections, model.decoder_shapes()))
+    basis = unpack_basis(head.get("qb"), {"bstep": stream.section("bstep"), "bdata": stream.section("bdata")},
+                         cfg.components, bands)
+    counts = [h * w for c, (h, w) in zip(cfg.channels, model.sizes) for _ in range(c)]
+    models = _unpack_models(stream.section("lmodels"), len(counts))
+    symbols = entropy.decode_tensors(stream.section("latents"), models, counts)
+    if any(np.abs(s).max(initial=0) > MAX_SYMBOL for s in symbols):
+        raise BitstreamError("latent symbols are out of range")
+    model.to(device)
+    coeffs = model.synthesize(model.grids_from_symbols(symbols, device)).double().reshape(cfg.components, -1)
+    if not torch.isfinite(coeffs).all():
+        raise BitstreamError("latent stream decodes to non-finite values")
+
+    def rows(name: str) -> torch.Tensor:
+        return torch.from_numpy(unpack_array(stream.section(name), "f2", bands, name).astype(np.float64)).to(device)
+
+    basis_t = torch.from_numpy(basis.astype(np.float64).T.copy()).to(device)
+    return LatentRenderer(coeffs, basis_t, rows("mean"), torch.exp2(rows("scale")), (bands, height, width))

@@ -1,0 +1,238 @@
+"""Adaptive, context-modelled ANS coding of signed integers (quantised residuals).
+
+Why adaptive and contextual: after a good prediction most residuals are zero,
+but not everywhere. Where the neighbours' residuals were large (an edge, a
+noisy band) the next one is likely large too; one fixed model would pay for
+those everywhere. Each symbol is coded with the model of its *context* (an
+activity level the decoder can compute from what it has already decoded), and
+each context's model is a table of counts that learns from every batch coded
+so far (halved now and then, so it follows the spectrum as it changes). Nothing
+about the models is stored: the decoder learns them exactly as the encoder did.
+
+A value is coded as a token (its sign and magnitude class: magnitudes below
+:data:`DIRECT` exactly, larger ones by their power of two and the bit below
+the leading one) through the context's model, plus the remaining low bits of
+large magnitudes as raw bits in a second section. Magnitudes up to 2**:data:`MAX_BITS` are coded.
+
+Batches are coded in order; within a batch, symbols are grouped by context
+(stable order), so the decoder, which knows the contexts, reads them back in
+the same order with one fixed model per group.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import BitstreamError
+
+#: Magnitudes below this get a token of their own.
+DIRECT = 16
+#: Largest magnitude that can be coded is below 2**MAX_BITS.
+MAX_BITS = 48
+_DIRECT_BITS = DIRECT.bit_length() - 1  # 16 -> 4
+#: Highest magnitude class; tokens run over -TOP..TOP.
+TOP = DIRECT + 2 * (MAX_BITS - 1 - _DIRECT_BITS) + 1
+ALPHABET = 2 * TOP + 1
+#: How much each context's counts keep of the past at every batch.
+#: A context's counts are halved when they pass this: it follows the spectrum as it changes.
+LIMIT = 8192.0
+_PRIOR = 0.5
+
+
+def _bit_length(magnitude: np.ndarray) -> np.ndarray:
+    """floor(log2(m)) + 1 for m >= 1, exactly (no float rounding), vectorised."""
+    out = np.zeros(magnitude.shape, dtype=np.int64)
+    m = magnitude.copy()
+    for shift in (32, 16, 8, 4, 2, 1):
+        big = m >= (1 << shift)
+        out[big] += shift
+        m[big] >>= shift
+    return out + (m > 0)
+
+
+def to_tokens(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(token index 0..ALPHABET-1, raw bit count, raw bits value) for each signed value."""
+    values = np.asarray(values, dtype=np.int64)
+    magnitude = np.abs(values)
+    if magnitude.size and magnitude.max() >= (1 << MAX_BITS):
+        raise ValueError(f"residual magnitude {int(magnitude.max())} is beyond 2**{MAX_BITS}")
+    lead = np.maximum(_bit_length(magnitude) - 1, 0)  # position of the leading one
+    big = magnitude >= DIRECT
+    second = (magnitude >> np.maximum(lead - 1, 0)) & 1  # the bit below the leading one
+    level = np.where(big, DIRECT + 2 * (lead - _DIRECT_BITS) + second, magnitude)
+    n_raw = np.where(big, lead - 1, 0)
+    raw = np.where(big, magnitude & ((np.int64(1) << np.maximum(lead - 1, 0)) - 1), 0)
+    return TOP + np.sign(values) * level, n_raw, raw
+
+
+def _lead_of(level: np.ndarray) -> np.ndarray:
+    return (level - DIRECT) // 2 + _DIRECT_BITS
+
+
+def _token_raw_count(tokens: np.ndarray) -> np.ndarray:
+    level = np.abs(tokens - TOP)
+    return np.where(level >= DIRECT, _lead_of(level) - 1, 0)
+
+
+def from_tokens(tokens: np.ndarray, raw: np.ndarray) -> np.ndarray:
+    level = np.abs(tokens - TOP)
+    sign = np.sign(tokens - TOP)
+    big = level >= DIRECT
+    lead = np.where(big, _lead_of(level), 1)
+    second = (level - DIRECT) % 2
+    magnitude = np.where(big, (np.int64(1) << lead) + (second << (lead - 1)) + raw, level)
+    return sign * magnitude
+
+
+class _Models:
+    """One table of counts per context; probabilities are the normalised counts."""
+
+    def __init__(self, n_contexts: int):
+        if n_contexts < 1:
+            raise ValueError("need at least one context")
+        # Before anything is seen: small residuals are likelier, every token is possible.
+        level = np.abs(np.arange(ALPHABET) - TOP)
+        prior = _PRIOR * np.maximum(0.7 ** level, 1e-4)
+        self.counts = np.tile(prior, (n_contexts, 1))
+
+    def check(self, contexts: np.ndarray) -> np.ndarray:
+        contexts = np.asarray(contexts, dtype=np.int64).reshape(-1)
+        if contexts.size and (contexts.min() < 0 or contexts.max() >= len(self.counts)):
+            raise ValueError(f"contexts must lie in 0..{len(self.counts) - 1}")
+        return contexts
+
+    def groups(self, contexts: np.ndarray):
+        """(context, positions) in a fixed order both sides compute."""
+        order = np.argsort(contexts, kind="stable")
+        used, starts = np.unique(contexts[order], return_index=True)
+        ends = np.append(starts[1:], len(order))
+        return [(int(c), order[s:e]) for c, s, e in zip(used, starts, ends)]
+
+    def probabilities(self, context: int) -> np.ndarray:
+        row = self.counts[context]
+        return row / row.sum()
+
+    def update(self, contexts: np.ndarray, tokens: np.ndarray) -> None:
+        seen = np.zeros_like(self.counts)
+        np.add.at(seen, (contexts, tokens), 1.0)
+        self.counts += seen
+        # Forget slowly: a context whose counts pass LIMIT keeps half of them (exact in floats).
+        while True:
+            full = self.counts.sum(axis=1) > LIMIT
+            if not full.any():
+                break
+            self.counts[full] *= 0.5
+
+
+def _categorical(probabilities: np.ndarray):
+    import constriction
+
+    return constriction.stream.model.Categorical(probabilities, perfect=False)
+
+
+class ContextEncoder:
+    """Collects batches; :meth:`finish` writes (ANS bytes, raw-bit bytes)."""
+
+    def __init__(self, n_contexts: int):
+        self.models = _Models(n_contexts)
+        self._groups: list[tuple[np.ndarray, np.ndarray]] = []  # (tokens int32, probabilities)
+        self._raw_counts: list[np.ndarray] = []
+        self._raw_values: list[np.ndarray] = []
+
+    def encode(self, values: np.ndarray, contexts: np.ndarray) -> None:
+        contexts = self.models.check(contexts)
+        values = np.asarray(values, dtype=np.int64).reshape(-1)
+        if values.shape != contexts.shape:
+            raise ValueError("one context per value")
+        tokens, n_raw, raw = to_tokens(values)
+        for context, where in self.models.groups(contexts):
+            self._groups.append((tokens[where].astype(np.int32), self.models.probabilities(context)))
+        self._raw_counts.append(n_raw)  # raw bits go in value order, as the decoder reads them
+        self._raw_values.append(raw)
+        self.models.update(contexts, tokens)
+
+    def finish(self) -> tuple[bytes, bytes]:
+        import constriction
+
+        coder = constriction.stream.stack.AnsCoder()
+        for tokens, probabilities in reversed(self._groups):  # ANS is a stack
+            coder.encode_reverse(tokens, _categorical(probabilities))
+        words = np.ascontiguousarray(coder.get_compressed(), dtype="<u4").tobytes()
+        return words, _pack_bits(self._raw_counts, self._raw_values)
+
+
+class ContextDecoder:
+    """Reads back what :class:`ContextEncoder` wrote, batch by batch, given the same contexts."""
+
+    def __init__(self, n_contexts: int, words: bytes, raw_bits: bytes):
+        import constriction
+
+        if len(words) % 4:
+            raise BitstreamError(f"residual section has {len(words)} bytes, not a whole number of words")
+        self.models = _Models(n_contexts)
+        self._coder = constriction.stream.stack.AnsCoder(np.frombuffer(words, dtype="<u4").astype(np.uint32))
+        self._bits = np.unpackbits(np.frombuffer(raw_bits, dtype=np.uint8), bitorder="little")
+        self._bit_pos = 0
+
+    def decode(self, contexts: np.ndarray) -> np.ndarray:
+        contexts = self.models.check(contexts)
+        tokens = np.empty(contexts.shape, dtype=np.int64)
+        for context, where in self.models.groups(contexts):
+            try:
+                got = self._coder.decode(_categorical(self.models.probabilities(context)), len(where))
+            except BaseException as err:  # a Rust panic (pyo3 PanicException) is a BaseException
+                if isinstance(err, (KeyboardInterrupt, SystemExit, MemoryError)):
+                    raise
+                raise BitstreamError(f"residual section is damaged: {err}") from None
+            tokens[where] = np.asarray(got, dtype=np.int64)
+        if tokens.size and (tokens.min() < 0 or tokens.max() >= ALPHABET):
+            raise BitstreamError("residual section decodes to tokens outside the alphabet")
+        n_raw = _token_raw_count(tokens)
+        raw = self._read_bits(n_raw)
+        self.models.update(contexts, tokens)
+        return from_tokens(tokens, raw)
+
+    def _read_bits(self, n_raw: np.ndarray) -> np.ndarray:
+        total = int(n_raw.sum())
+        if self._bit_pos + total > len(self._bits):
+            raise BitstreamError("raw residual bits are truncated: the stream is damaged")
+        chunk = self._bits[self._bit_pos : self._bit_pos + total].astype(np.int64)
+        self._bit_pos += total
+        return _gather_bits(chunk, n_raw)
+
+    def finish(self) -> None:
+        """Refuse leftovers: a stream that decodes to the end with data to spare is damaged."""
+        if not self._coder.is_empty():
+            raise BitstreamError("residual section has data left after the last symbol: it is damaged")
+        if len(self._bits) - self._bit_pos >= 8:
+            raise BitstreamError("raw residual bits have data left over: the stream is damaged")
+
+
+def _pack_bits(counts: list[np.ndarray], values: list[np.ndarray]) -> bytes:
+    """Little-endian bit fields of variable width, concatenated and packed into bytes."""
+    n = np.concatenate(counts) if counts else np.zeros(0, np.int64)
+    v = np.concatenate(values) if values else np.zeros(0, np.int64)
+    keep = n > 0
+    n, v = n[keep], v[keep]
+    total = int(n.sum())
+    if total == 0:
+        return b""
+    owner = np.repeat(np.arange(len(n)), n)
+    position = np.arange(total) - np.repeat(np.cumsum(n) - n, n)
+    bits = ((v[owner] >> position) & 1).astype(np.uint8)
+    return np.packbits(bits, bitorder="little").tobytes()
+
+
+def _gather_bits(bits: np.ndarray, n_raw: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`_pack_bits` for one batch: the fields of widths ``n_raw``."""
+    out = np.zeros(n_raw.shape, dtype=np.int64)
+    keep = np.flatnonzero(n_raw > 0)
+    if keep.size == 0:
+        return out
+    n = n_raw[keep]
+    owner = np.repeat(np.arange(len(n)), n)
+    position = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+    sums = np.zeros(len(n), dtype=np.int64)
+    np.add.at(sums, owner, bits << position)
+    out[keep] = sums
+    return out
