@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from torchgeo_inr import compress, registry
-from torchgeo_inr.codecs.base import Codec
+from torchgeo_inr.codec import Codec
 from torchgeo_inr.packing import pack_array, unpack_array
 from torchgeo_inr.errors import RateError, UnknownCodecError
 

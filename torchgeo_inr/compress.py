@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from . import bitstream
-from .codecs.base import as_scene
+from .codec import as_scene
 from .metrics import bpppb as bits_per_sample
 from .errors import BitstreamError, UnknownCodecError
 from .registry import get_codec

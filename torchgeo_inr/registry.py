@@ -7,7 +7,7 @@ from __future__ import annotations
 import importlib
 from importlib.metadata import entry_points
 
-from .codecs.base import Codec
+from .codec import Codec
 from .errors import UnknownCodecError
 
 ENTRY_POINT_GROUP = "torchgeo_inr.codecs"

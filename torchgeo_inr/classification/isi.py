@@ -47,7 +47,7 @@ def cut_patches(scene: Tensor, positions: Tensor, size: int) -> Tensor:
 class ImplicitSpectralInterpolation(nn.Module):
     """Re-renders a stream at shifted band positions for training batches.
 
-    The stream's codec is asked for a renderer (:meth:`~torchgeo_inr.codecs.base.Codec.renderer`); codecs
+    The stream's codec is asked for a renderer (:meth:`~torchgeo_inr.codec.Codec.renderer`); codecs
     whose model cannot render shifted bands (``renders_shifted_bands`` false, e.g. the classical ones) refuse.
 
     Args:

@@ -40,7 +40,7 @@ from ..packing import header_number, lzma_pack, lzma_unpack, pack_array, unpack_
 from ..ratecontrol import Target
 from ..scene import Scene, restore_dtype
 from ..scene_header import decode_scene_header
-from .base import Codec, Finish
+from ..codec import Codec, Finish
 
 #: Float steps are this much under 2e, so float64 -> float32 rounding keeps the bound.
 _FLOAT_MARGIN = 1.0 - 2.0**-10
@@ -150,7 +150,7 @@ class ErrorBoundCodec(Codec):
         """The bound decides the bytes, so rate control's [0.9 b, b] promise does not apply here:
         a ``bpppb`` or ``psnr`` target is reported on (what the bound cost beyond it), never forced."""
         from ..report import EncodeReport, Encoded
-        from .base import as_scene
+        from ..codec import as_scene
 
         scene = as_scene(scene)
         if bpppb is not None and psnr is not None:

@@ -34,7 +34,7 @@ from .. import bitstream
 from ..errors import RateError
 from ..ratecontrol import Target, fit_bytes
 from ..scene import Scene
-from .base import Codec, Finish
+from ..codec import Codec, Finish
 
 MIN_BITS, MAX_BITS = 4, 12
 #: Steps of the main fit (the quantisation-aware fine-tune runs an eighth of that more).

@@ -29,7 +29,7 @@ from ..hiner.config import MAX_EMBED_CH, MAX_EMBED_HW, MAX_FRAMES, MAX_PARAMS, M
 from ..hiner.network import Decoder, build_decoder, decoder_names
 from ..packing import header_number, pack_array, unpack_array
 from ..quantize import pack_state, unpack_state
-from .base import Finish
+from ..codec import Finish
 
 #: The stream version :func:`write_stream` writes.
 VERSION = 2

@@ -14,7 +14,7 @@ from .. import bitstream
 from ..ratecontrol import Target, fit_bytes
 from ..scene import Scene
 from . import j2k
-from .base import Codec, Finish
+from ..codec import Codec, Finish
 from ..packing import pack_array, unpack_array
 
 _U16 = 65535.0

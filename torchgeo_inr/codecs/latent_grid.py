@@ -31,7 +31,7 @@ from .. import bitstream
 from ..errors import RateError
 from ..ratecontrol import Target, fit_bytes
 from ..scene import Scene
-from .base import Codec, Finish
+from ..codec import Codec, Finish
 
 #: Steps of the main fit: 15,000 keep Indian Pines at 0.2 bpppb within 10 minutes on two idle CPU cores
 #: (20,000 took 480 s at 0.1 bpppb; the synthesis is wider from 0.2 bpppb up).

@@ -26,7 +26,7 @@ from ..metrics import psnr_per_band
 from ..ratecontrol import Target, fit_bytes
 from ..scene import Scene
 from . import j2k
-from .base import Codec, Finish
+from ..codec import Codec, Finish
 from ..packing import header_number, lzma_pack, lzma_unpack, pack_array, unpack_array
 
 _U16 = 65535.0

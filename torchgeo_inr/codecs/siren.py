@@ -27,7 +27,7 @@ from .. import bitstream
 from ..errors import BitstreamError, RateError
 from ..ratecontrol import Target, fit_bytes
 from ..scene import Scene
-from .base import Codec, Finish
+from ..codec import Codec, Finish
 from ..packing import header_number
 
 MIN_BITS, MAX_BITS = 6, 16

@@ -16,12 +16,12 @@ from typing import ClassVar
 
 import numpy as np
 
-from .. import bitstream
-from ..errors import BitstreamError, InrError, RateError, SceneError
-from ..ratecontrol import Target, meet_target
-from ..report import EncodeReport, Encoded
-from ..scene import Scene, restore_dtype
-from ..scene_header import decode_scene_header, encode_scene_header
+from . import bitstream
+from .errors import BitstreamError, InrError, RateError, SceneError
+from .ratecontrol import Target, meet_target
+from .report import EncodeReport, Encoded
+from .scene import Scene, restore_dtype
+from .scene_header import decode_scene_header, encode_scene_header
 
 #: Turns a codec's own (header, sections) into the final stream bytes.
 Finish = Callable[[dict, dict[str, bytes]], bytes]
@@ -79,7 +79,7 @@ class Codec(ABC):
         ``bpppb`` stream lies in [0.9 b, b]; a ``psnr`` stream decodes to [t, t + 1] dB per band; else
         :class:`RateError` says what the codec can reach.
         """
-        from ..metrics import psnr_per_band
+        from .metrics import psnr_per_band
 
         scene = as_scene(scene)
         target = Target.from_args(bpppb, psnr, scene.shape)
