@@ -34,7 +34,8 @@ from .. import bitstream
 from ..errors import RateError
 from ..ratecontrol import Target, fit_bytes
 from ..scene import Scene
-from ..codec import Codec, Finish
+from ..codec import Finish
+from .torch_codec import TorchCodec
 
 MIN_BITS, MAX_BITS = 4, 12
 #: Steps of the main fit (the quantisation-aware fine-tune runs an eighth of that more).
@@ -55,7 +56,7 @@ def _f16_up(x: np.ndarray) -> np.ndarray:
     return out
 
 
-class HINERCodec(Codec):
+class HINERCodec(TorchCodec):
     """HINER fitted per scene, quantised and ANS-coded."""
 
     name = "hiner"
@@ -119,13 +120,7 @@ class HINERCodec(Codec):
         self.threads = threads
 
     # ------------------------------------------------------------------ encode
-    def _encode(self, scene: Scene, target: Target, finish: Finish, *, device, progress):
-        from ..device import resolve_device, torch_threads
-
-        with torch_threads(self.threads):
-            return self._encode_fitted(scene, target, finish, resolve_device(device), progress)
-
-    def _encode_fitted(self, scene: Scene, target: Target, finish: Finish, device, progress: bool):
+    def _encode_on(self, scene: Scene, target: Target, finish: Finish, device, progress: bool):
         import torch
 
         from ..hiner.config import HinerConfig, choose_strides, size_for_budget
@@ -252,7 +247,7 @@ class HINERCodec(Codec):
 
         return read_renderer(stream, decode_scene_header(stream)["shape"], device)
 
-    def _decode(self, stream: bitstream.Stream, shape, *, device) -> np.ndarray:
+    def _decode_on(self, stream: bitstream.Stream, shape, device) -> np.ndarray:
         from .hiner_stream import read_renderer
 
         return read_renderer(stream, shape, device).render().cpu().numpy()

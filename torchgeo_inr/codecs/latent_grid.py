@@ -31,7 +31,8 @@ from .. import bitstream
 from ..errors import RateError
 from ..ratecontrol import Target, fit_bytes
 from ..scene import Scene
-from ..codec import Codec, Finish
+from ..codec import Finish
+from .torch_codec import TorchCodec
 
 #: Steps of the main fit: 15,000 keep Indian Pines at 0.2 bpppb within 10 minutes on two idle CPU cores
 #: (20,000 took 480 s at 0.1 bpppb; the synthesis is wider from 0.2 bpppb up).
@@ -69,7 +70,7 @@ class LatentData:
         self.target = torch.from_numpy(xc.astype(np.float32)).to(device)
 
 
-class LatentGridCodec(Codec):
+class LatentGridCodec(TorchCodec):
     """Spectral basis + entropy-coded latent grids + a tiny synthesis, fitted per scene for rate and distortion."""
 
     name = "latent-grid"
@@ -103,13 +104,7 @@ class LatentGridCodec(Codec):
         self.threads = threads
 
     # ------------------------------------------------------------------ encode
-    def _encode(self, scene: Scene, target: Target, finish: Finish, *, device, progress):
-        from ..device import resolve_device, torch_threads
-
-        with torch_threads(self.threads):
-            return self._encode_fitted(scene, target, finish, resolve_device(device), progress)
-
-    def _encode_fitted(self, scene: Scene, target: Target, finish: Finish, device, progress: bool):
+    def _encode_on(self, scene: Scene, target: Target, finish: Finish, device, progress: bool):
         from dataclasses import replace
 
         import torch
@@ -194,7 +189,7 @@ class LatentGridCodec(Codec):
 
         return read_renderer(stream, decode_scene_header(stream)["shape"], device)
 
-    def _decode(self, stream: bitstream.Stream, shape, *, device) -> np.ndarray:
+    def _decode_on(self, stream: bitstream.Stream, shape, device) -> np.ndarray:
         from .latent_grid_stream import read_renderer
 
         return read_renderer(stream, shape, device).render().cpu().numpy()

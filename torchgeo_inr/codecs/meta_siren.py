@@ -43,7 +43,8 @@ from .. import bitstream
 from ..errors import BitstreamError, RateError
 from ..ratecontrol import Target
 from ..scene import Scene
-from ..codec import Codec, Finish
+from ..codec import Finish
+from .torch_codec import TorchCodec
 from ..packing import header_number
 
 MIN_BITS, MAX_BITS = 2, 8
@@ -52,7 +53,7 @@ _ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _MAX_PATCHES = 1 << 22
 
 
-class MetaSirenCodec(Codec):
+class MetaSirenCodec(TorchCodec):
     """Latents of a shared, meta-learned modulated SIREN; the base network ships with the package."""
 
     name = "meta-siren"
@@ -127,16 +128,9 @@ class MetaSirenCodec(Codec):
         return base
 
     # ------------------------------------------------------------------ encode
-    def _encode(self, scene: Scene, target: Target, finish: Finish, *, device, progress) -> bytes:
-        from ..device import torch_threads
-
-        with torch_threads(self.threads):
-            return self._encode_inner(scene, target, finish, device=device)
-
-    def _encode_inner(self, scene: Scene, target: Target, finish: Finish, *, device) -> bytes:
+    def _encode_on(self, scene: Scene, target: Target, finish: Finish, device, progress: bool):
         import torch
 
-        from ..device import resolve_device
         from ..siren.base import base_cost
         from ..siren.meta import SceneLayout, default_wavelengths, fit_latents
         from ..siren.tiles import BandNorm, patch_count
@@ -145,7 +139,6 @@ class MetaSirenCodec(Codec):
         t0 = time.perf_counter()
         base = self.base()
         cfg = base.config
-        device = resolve_device(device)
         model = self._model(base, device)
         bands, height, width = scene.shape
         flat = scene.data.reshape(bands, -1)
@@ -262,13 +255,7 @@ class MetaSirenCodec(Codec):
         return best, None
 
     # ------------------------------------------------------------------ decode
-    def _decode(self, stream: bitstream.Stream, shape, *, device) -> np.ndarray:
-        from ..device import torch_threads
-
-        with torch_threads(self.threads):
-            return self._decode_inner(stream, shape, device=device)
-
-    def _decode_inner(self, stream: bitstream.Stream, shape, *, device) -> np.ndarray:
+    def _decode_on(self, stream: bitstream.Stream, shape, device) -> np.ndarray:
         import torch
 
         from ..quantize import unpack_state
@@ -296,7 +283,6 @@ class MetaSirenCodec(Codec):
         wl = decode_scene_header(stream)["wavelengths"]
         if wl is None:
             wl = default_wavelengths(bands)
-        device = torch.device("cpu") if device is None else torch.device(device)
         model = self._model(base, device)
         layout = SceneLayout.build(height, width, p, cfg.pitch, device)
         latents = torch.from_numpy(np.ascontiguousarray(state["z"].T)).to(device)

@@ -27,7 +27,8 @@ from .. import bitstream
 from ..errors import BitstreamError, RateError
 from ..ratecontrol import Target, fit_bytes
 from ..scene import Scene
-from ..codec import Codec, Finish
+from ..codec import Finish
+from .torch_codec import TorchCodec
 from ..packing import header_number
 
 MIN_BITS, MAX_BITS = 6, 16
@@ -57,7 +58,7 @@ def width_for(params: float, depth: int, bands: int) -> int:
     return lo
 
 
-class SirenCodec(Codec):
+class SirenCodec(TorchCodec):
     """A SIREN fitted to the scene; weights quantised (``bits`` nominal, 6..16) and ANS-coded."""
 
     name = "siren"
@@ -97,23 +98,15 @@ class SirenCodec(Codec):
         width = self.width or width_for(params, depth, bands)
         return width, depth
 
-    def _encode(self, scene: Scene, target: Target, finish: Finish, *, device, progress) -> bytes:
-        from ..device import torch_threads
-
-        with torch_threads(self.threads):
-            return self._encode_inner(scene, target, finish, device=device, progress=progress)
-
-    def _encode_inner(self, scene: Scene, target: Target, finish: Finish, *, device, progress) -> bytes:
+    def _encode_on(self, scene: Scene, target: Target, finish: Finish, device, progress: bool):
         import torch
 
-        from ..device import resolve_device
         from ..siren.fit import fit_image
         from ..siren.network import Siren
         from ..siren.tiles import BandNorm, grid_coords
         from .band_norm_sections import band_norm_sections
 
         t0 = time.perf_counter()
-        device = resolve_device(device)
         bands, height, width = scene.shape
         flat = scene.data.reshape(bands, -1)
         norm = BandNorm.fit(flat)
@@ -208,13 +201,7 @@ class SirenCodec(Codec):
         return stream, bits, len(stream)
 
     # ------------------------------------------------------------------ decode
-    def _decode(self, stream: bitstream.Stream, shape, *, device) -> np.ndarray:
-        from ..device import torch_threads
-
-        with torch_threads(self.threads):
-            return self._decode_inner(stream, shape, device=device)
-
-    def _decode_inner(self, stream: bitstream.Stream, shape, *, device) -> np.ndarray:
+    def _decode_on(self, stream: bitstream.Stream, shape, device) -> np.ndarray:
         import torch
 
         from ..quantize import unpack_state
@@ -233,7 +220,6 @@ class SirenCodec(Codec):
         if Siren.param_count(w, d, bands) > _MAX_PARAMS:
             raise BitstreamError("siren header describes a network larger than supported")
         norm = read_band_norm(stream, bands)
-        device = torch.device("cpu") if device is None else torch.device(device)
         model = Siren(w, d, bands, w0, w0h)
         state = unpack_state(stream.header.get("q"), stream.sections, model.stored_shapes())
         model.load_stored(state)
