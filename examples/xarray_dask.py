@@ -33,13 +33,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+from rate_distortion import VARIABLE, default_data  # examples/: the real scene's path and variable
+from torchgeo_inr.plugins.archive import metadata_nbytes
 
 import torchgeo_inr
 from torchgeo_inr.datasets.wavelengths import indian_pines_wavelengths
 from torchgeo_inr.metrics import quality_report
 from torchgeo_inr.plotting import plot_preview
-from torchgeo_inr.plugins.archive import metadata_nbytes
-from rate_distortion import VARIABLE, default_data  # examples/: the real scene's path and variable
 
 
 def row(label, form, decoded, original, encode_s, decode_s, path) -> dict:

@@ -40,11 +40,11 @@ from torchgeo_inr import bitstream
 from torchgeo_inr.errors import SceneError
 
 from .zarr_codec import (
+    _NO_KEY_HINT,
     CODEC_NAME,
     ChunkDecodeError,
     ChunkEncodeError,
     InrCodec,
-    _NO_KEY_HINT,
     PartialChunkWriteError,
     _band_axis,
     _DecodedChunk,

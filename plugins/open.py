@@ -30,7 +30,6 @@ import xarray as xr
 from torchgeo_inr.errors import SceneError
 from torchgeo_inr.io import MAT_SUFFIXES, read_scene
 
-
 #: Data variable name for files that do not name their array (rioxarray's choice).
 DEFAULT_NAME = "band_data"
 

@@ -30,6 +30,13 @@ def synthetic_cube(bands: int = 12, height: int = 24, width: int = 20, seed: int
     return np.clip(1000 + 6000 * cube, 0, 65535).astype(np.uint16)
 
 
+def mean_baseline(cube: np.ndarray) -> float:
+    """Per-band PSNR of the trivial decoder that gives each band its mean: what any codec must beat."""
+    from torchgeo_inr import metrics
+
+    return metrics.psnr_per_band(cube, np.broadcast_to(cube.mean(axis=(1, 2), keepdims=True), cube.shape))
+
+
 @pytest.fixture
 def cube() -> np.ndarray:
     return synthetic_cube()

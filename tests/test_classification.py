@@ -15,8 +15,8 @@ from torchgeo_inr.classification.isi import ImplicitSpectralInterpolation, cut_p
 from torchgeo_inr.classification.maps import plot_classification_maps, prediction_map
 from torchgeo_inr.classification.task import classification_metrics
 from torchgeo_inr.errors import SceneError
-from torchgeo_inr.registry import codec_class
 from torchgeo_inr.io import read_mat
+from torchgeo_inr.registry import codec_class
 
 FAKE_ROOT = Path(__file__).parent / "data" / "indian_pines"
 CONFIGS = sorted((Path(__file__).parents[1] / "examples" / "classification").glob("*.yaml"))

@@ -30,12 +30,12 @@ from torchgeo_inr.datasets import (
     standard_split,
 )
 from torchgeo_inr.datasets.splits import INDIAN_PINES_TRAIN_COUNTS, PAVIA_UNIVERSITY_TRAIN_COUNTS
+from torchgeo_inr.datasets.tiles import tile_starts
 from torchgeo_inr.datasets.wavelengths import (
     aviris_nominal_wavelengths,
     indian_pines_wavelengths,
     rosis_wavelengths,
 )
-from torchgeo_inr.datasets.tiles import tile_starts
 from torchgeo_inr.errors import GuessWarning, SceneError
 from torchgeo_inr.io import load_mat_arrays
 

@@ -152,7 +152,6 @@ def zarr_store(tmp_path):
 
 def test_zarr_swapped_chunks_are_an_error(zarr_store):
     import zarr
-
     from torchgeo_inr.plugins.zarr_codec import ChunkDecodeError
     from torchgeo_inr.plugins.zarr_store import verify
 

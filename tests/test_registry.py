@@ -5,8 +5,8 @@ import pytest
 
 from torchgeo_inr import compress, registry
 from torchgeo_inr.codec import Codec
-from torchgeo_inr.packing import pack_array, unpack_array
 from torchgeo_inr.errors import RateError, UnknownCodecError
+from torchgeo_inr.packing import pack_array, unpack_array
 
 
 class RawCodec(Codec):

@@ -7,7 +7,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from conftest import synthetic_cube
+from conftest import mean_baseline, synthetic_cube
 
 from torchgeo_inr import bitstream, metrics
 from torchgeo_inr.codecs.meta_siren import MetaSirenCodec
@@ -26,11 +26,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
-
-
-def mean_baseline(cube: np.ndarray) -> float:
-    """Per-band PSNR of the trivial decoder that gives each band its mean."""
-    return metrics.psnr_per_band(cube, np.broadcast_to(cube.mean(axis=(1, 2), keepdims=True), cube.shape))
 
 
 TINY = MetaSirenConfig(width=24, depth=2, features=8, latent_dim=16, head_width=16, head_freqs=4,

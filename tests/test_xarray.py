@@ -18,19 +18,17 @@ import rioxarray  # noqa: F401 - registers .rio, which the CRS tests use
 import xarray as xr
 from affine import Affine
 from conftest import synthetic_cube
-
-import torchgeo_inr
-from torchgeo_inr.errors import BitstreamError, GuessWarning, RateError, SceneError, UnknownCodecError
-from torchgeo_inr.io import write_scene
-from torchgeo_inr.metrics import psnr_per_band, quality_report
 from torchgeo_inr.plugins.archive import metadata_nbytes
 from torchgeo_inr.plugins.band_dim import find_band_dim, wavelengths_of
 from torchgeo_inr.plugins.decode_device import ENV as DEVICE_ENV
 from torchgeo_inr.plugins.decode_device import decode_device
 from torchgeo_inr.plugins.progress import tile_progress
+
+import torchgeo_inr
+from torchgeo_inr.errors import BitstreamError, GuessWarning, RateError, SceneError, UnknownCodecError
+from torchgeo_inr.io import write_scene
+from torchgeo_inr.metrics import psnr_per_band, quality_report
 from torchgeo_inr.scene import Scene
-
-
 
 #: High enough that 8 x 16 x 16 tiles fit (their smallest stream is ~540 bytes = 2.1 bpppb).
 RATE = 4.0

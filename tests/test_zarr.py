@@ -19,10 +19,7 @@ import numpy as np
 import pytest
 import xarray as xr
 import zarr
-
-import torchgeo_inr as tgi
-from torchgeo_inr import bitstream
-from torchgeo_inr.metrics import psnr_per_band
+from conftest import synthetic_cube
 from torchgeo_inr.plugins import zarr_store
 from torchgeo_inr.plugins.numcodecs_codec import InrNumcodec
 from torchgeo_inr.plugins.zarr_codec import (
@@ -32,7 +29,9 @@ from torchgeo_inr.plugins.zarr_codec import (
     PartialChunkWriteError,
 )
 
-from conftest import synthetic_cube
+import torchgeo_inr as tgi
+from torchgeo_inr import bitstream
+from torchgeo_inr.metrics import psnr_per_band
 
 BPPPB = 1.0
 FAST = {"components": 3, "reweight_iterations": 0}

@@ -32,12 +32,17 @@ DEMO_RATES = "0.1,0.25,0.5,1.0"
 DEMO_STEPS = 1000
 
 
+def _numbers(text: str) -> list[float]:
+    """``"0.1, 0.25"`` -> [0.1, 0.25]; [] when any item is not a number."""
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        return []
+
+
 def parse_rates(text: str) -> list[float]:
     """``"0.1,0.25"`` -> [0.1, 0.25]; an argparse ``type=`` (also used by examples/)."""
-    try:
-        rates = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        rates = []
+    rates = _numbers(text)
     if not rates or not all(r > 0 for r in rates):
         raise argparse.ArgumentTypeError(f"rates must be positive numbers separated by commas, got {text!r}")
     return rates
@@ -45,10 +50,7 @@ def parse_rates(text: str) -> list[float]:
 
 def parse_bounds(text: str) -> float | list[float]:
     """``"4"`` -> 4.0, ``"4,8,16"`` -> [4.0, 8.0, 16.0]; an argparse ``type=``."""
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        values = []
+    values = _numbers(text)
     if not values or not all(v >= 0 for v in values):
         raise argparse.ArgumentTypeError(f"error bounds are non-negative numbers separated by commas, got {text!r}")
     return values[0] if len(values) == 1 else values

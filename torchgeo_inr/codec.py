@@ -19,7 +19,7 @@ import numpy as np
 from . import bitstream
 from .errors import BitstreamError, InrError, RateError, SceneError
 from .ratecontrol import Target, meet_target
-from .report import EncodeReport, Encoded
+from .report import Encoded, EncodeReport
 from .scene import Scene, restore_dtype
 from .scene_header import decode_scene_header, encode_scene_header
 
@@ -46,6 +46,8 @@ class Codec(ABC):
     #: Modules decode imports on first use. :meth:`load_libraries` imports them ahead, so that a
     #: decode timing can leave out library start-up (torch alone takes seconds to import).
     libraries: ClassVar[tuple[str, ...]] = ()
+    #: Whether the codec fits with the one training loop (takes a ``steps`` budget and ``max_seconds``).
+    trains: ClassVar[bool] = False
 
     @classmethod
     def load_libraries(cls) -> None:
@@ -142,8 +144,6 @@ class Codec(ABC):
         return finish
 
     # ------------------------------------------------------------------ rendering (ISI)
-    #: Whether the codec fits with the one training loop (takes a ``steps`` budget and ``max_seconds``).
-    trains: ClassVar[bool] = False
     #: Whether :meth:`renderer` can render a stream's bands at shifted spectral positions (what ISI asks).
     renders_shifted_bands: ClassVar[bool] = False
 

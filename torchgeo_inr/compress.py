@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from . import bitstream
 from .codec import as_scene
-from .metrics import bpppb as bits_per_sample
 from .errors import BitstreamError, UnknownCodecError
+from .metrics import bpppb as bits_per_sample
 from .registry import get_codec
 from .report import Encoded
 from .scene import Scene
@@ -57,16 +57,14 @@ def encode_with_report(
     lossy layer of the ``error-bound`` codec, which adds an entropy-coded residual and proves the bound
     before it returns; a rate or PSNR target is then reported on, not forced (the bound wins).
     """
-    if max_error is not None or relative_error is not None:
-        if codec == "error-bound":
-            bound = get_codec(codec, max_error=max_error, relative_error=relative_error, **options)
-        else:
-            bound = get_codec("error-bound", max_error=max_error, relative_error=relative_error, lossy=codec,
-                              lossy_options=options or None)
-        return bound.encode_with_report(as_scene(scene), bpppb=bpppb, psnr=psnr, device=device, progress=progress)
-    return get_codec(codec, **options).encode_with_report(
-        as_scene(scene), bpppb=bpppb, psnr=psnr, device=device, progress=progress
-    )
+    if max_error is None and relative_error is None:
+        chosen = get_codec(codec, **options)
+    elif codec == "error-bound":
+        chosen = get_codec(codec, max_error=max_error, relative_error=relative_error, **options)
+    else:
+        chosen = get_codec("error-bound", max_error=max_error, relative_error=relative_error, lossy=codec,
+                           lossy_options=options or None)
+    return chosen.encode_with_report(as_scene(scene), bpppb=bpppb, psnr=psnr, device=device, progress=progress)
 
 
 def decode(data, *, device=None) -> Scene:

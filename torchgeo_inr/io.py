@@ -184,9 +184,7 @@ def _check_envi_length(src) -> None:
 def read_raster(path: str | Path) -> Scene:
     """Read GeoTIFF or ENVI through rasterio, keeping CRS, transform, nodata and wavelengths."""
     import rasterio
-    from rasterio.errors import RasterioIOError
-
-    from rasterio.errors import NotGeoreferencedWarning
+    from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
     try:
         with warnings.catch_warnings():  # a plain (non-geo) scene is fine

@@ -23,8 +23,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import entropy
-from .packing import unpack_array
 from .errors import BitstreamError
+from .packing import unpack_array
 
 MIN_BITS, MAX_BITS = 2, 16
 _F16_MIN, _F16_MAX = 2.0**-14, 60000.0

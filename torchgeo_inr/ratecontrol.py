@@ -130,7 +130,6 @@ def meet_target(
     quality: Callable[[bytes], float],
     *,
     name: str,
-    start_bpppb: float | None = None,
 ) -> tuple[bytes, list[Attempt]]:
     """The one rate control: a stream that keeps the target's promise, or :class:`RateError`.
 
@@ -142,7 +141,7 @@ def meet_target(
     """
     if target.bpppb is not None:
         return _meet_bytes(target, encode_at, name)
-    return _meet_quality(target, encode_at, quality, name, start_bpppb or PSNR_START_BPPPB)
+    return _meet_quality(target, encode_at, quality, name)
 
 
 def _meet_bytes(target: Target, encode_at, name: str) -> tuple[bytes, list[Attempt]]:
@@ -164,7 +163,6 @@ def _meet_bytes(target: Target, encode_at, name: str) -> tuple[bytes, list[Attem
                 attempts[-1].note = "saturated: a larger budget gives the same stream"
                 return stream, attempts
             streams_under[stream] = ask
-        if len(stream) < target.min_bytes:
             under = (ask, len(stream)) if under is None or ask > under[0] else under
         else:
             over = (ask, len(stream)) if over is None or ask < over[0] else over
@@ -185,14 +183,14 @@ def _meet_bytes(target: Target, encode_at, name: str) -> tuple[bytes, list[Attem
     )
 
 
-def _meet_quality(target: Target, encode_at, quality, name: str, start: float) -> tuple[bytes, list[Attempt]]:
+def _meet_quality(target: Target, encode_at, quality, name: str) -> tuple[bytes, list[Attempt]]:
     goal, top = target.psnr, target.psnr + PSNR_SLACK_DB
     aim = goal + PSNR_SLACK_DB / 2
     attempts: list[Attempt] = []
     low: tuple[float, float] | None = None  # (log2 bpppb, psnr) below the goal
     high: tuple[float, float] | None = None  # (log2 bpppb, psnr) above the top
-    rate = start
-    seen: dict[int, float] = {}  # stream size -> quality: a codec that cannot spend more repeats itself
+    rate = PSNR_START_BPPPB
+    seen: set[int] = set()  # stream sizes: a codec that cannot spend more repeats itself
     floor = math.log2(PSNR_MIN_BPPPB)  # below the smallest stream the codec can write
     for _ in range(PSNR_PROBES):
         asked = Target(rate, None, target.n_elements)
@@ -214,7 +212,7 @@ def _meet_quality(target: Target, encode_at, quality, name: str, start: float) -
             return stream, attempts
         if len(stream) in seen and reached < goal and low is not None and rate >= 2.0 ** low[0]:
             break  # more budget gave the same stream: the codec has reached its best
-        seen[len(stream)] = reached
+        seen.add(len(stream))
         x_now = math.log2(rate)  # the search runs on the budget asked, the knob it controls
         if reached < goal:
             low = (x_now, reached) if low is None or x_now > low[0] else low

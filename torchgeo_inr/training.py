@@ -99,18 +99,15 @@ def train(
 
     ``params``: parameters, or parameter groups (dicts) each with its own ``lr`` (the peak of its
     schedule) and optionally ``scale`` (a factor ``step_loss`` may change between steps, e.g. at a
-    phase switch). Without ``evaluate`` the last state is kept.
+    phase switch). ``optimizer``: one already built over them (to resume its state, or to reach its
+    groups from ``step_loss``). Without ``evaluate`` the last state is kept.
     """
     from tqdm.auto import tqdm
 
-    groups = _groups(params)
-    for g in groups:
-        g.setdefault("lr", lr)
-        g["peak"] = g["lr"]
-    opt = optimizer or torch.optim.Adam(groups, foreach=False)
-    if optimizer is not None:
-        for g in opt.param_groups:
-            g.setdefault("peak", g["lr"])
+    # the foreach path's dispatch costs more than the tiny steps of these networks
+    opt = optimizer or torch.optim.Adam(_groups(params), lr=lr, foreach=False)
+    for g in opt.param_groups:
+        g.setdefault("peak", g["lr"])
     tracked = [p for g in opt.param_groups for p in g["params"]]
     start = time.perf_counter()
     best_score, best = -math.inf, None

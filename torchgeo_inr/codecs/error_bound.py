@@ -35,12 +35,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from .. import bitstream, near_lossless
+from ..codec import Codec, Finish
 from ..errors import BitstreamError, InrError, RateError, SceneError
 from ..packing import header_number, lzma_pack, lzma_unpack, pack_array, unpack_array
 from ..ratecontrol import Target
 from ..scene import Scene, restore_dtype
 from ..scene_header import decode_scene_header
-from ..codec import Codec, Finish
 
 #: Float steps are this much under 2e, so float64 -> float32 rounding keeps the bound.
 _FLOAT_MARGIN = 1.0 - 2.0**-10
@@ -149,8 +149,8 @@ class ErrorBoundCodec(Codec):
     def encode_with_report(self, scene, *, bpppb=None, psnr=None, device=None, progress=True):
         """The bound decides the bytes, so rate control's [0.9 b, b] promise does not apply here:
         a ``bpppb`` or ``psnr`` target is reported on (what the bound cost beyond it), never forced."""
-        from ..report import EncodeReport, Encoded
         from ..codec import as_scene
+        from ..report import Encoded, EncodeReport
 
         scene = as_scene(scene)
         if bpppb is not None and psnr is not None:

@@ -31,10 +31,10 @@ from dataclasses import replace
 import numpy as np
 
 from .. import bitstream
+from ..codec import Finish
 from ..errors import RateError
 from ..ratecontrol import Target, fit_bytes
 from ..scene import Scene
-from ..codec import Finish
 from .torch_codec import TorchCodec
 
 MIN_BITS, MAX_BITS = 4, 12

@@ -24,12 +24,12 @@ import torch
 
 from .. import bitstream
 from ..band_shift import lerp_rows
+from ..codec import Finish
 from ..errors import BitstreamError
 from ..hiner.config import MAX_EMBED_CH, MAX_EMBED_HW, MAX_FRAMES, MAX_PARAMS, MAX_WIDTH, HinerConfig
 from ..hiner.network import Decoder, build_decoder, decoder_names
 from ..packing import header_number, pack_array, unpack_array
 from ..quantize import pack_state, unpack_state
-from ..codec import Finish
 
 #: The stream version :func:`write_stream` writes.
 VERSION = 2

@@ -11,11 +11,11 @@ from __future__ import annotations
 import numpy as np
 
 from .. import bitstream
+from ..codec import Codec, Finish
+from ..packing import pack_array, unpack_array
 from ..ratecontrol import Target, fit_bytes
 from ..scene import Scene
 from . import j2k
-from ..codec import Codec, Finish
-from ..packing import pack_array, unpack_array
 
 _U16 = 65535.0
 

@@ -28,14 +28,14 @@ import time
 import numpy as np
 
 from .. import bitstream
+from ..codec import Finish
 from ..errors import RateError
 from ..ratecontrol import Target, fit_bytes
 from ..scene import Scene
-from ..codec import Finish
 from .torch_codec import TorchCodec
 
-#: Steps of the main fit: 15,000 keep Indian Pines at 0.2 bpppb within 10 minutes on two idle CPU cores
-#: (20,000 took 480 s at 0.1 bpppb; the synthesis is wider from 0.2 bpppb up).
+#: Steps of the main fit, sized for Indian Pines at 0.2 bpppb within 10 minutes on two idle CPU cores: an
+#: estimate (20,000 steps took 445 s at 0.1 bpppb, and the synthesis is wider from 0.2 up), not yet measured.
 STEPS = 15000
 #: Bits of the synthesis weights (12 bits measured no better on Indian Pines).
 WEIGHT_BITS = 8
@@ -111,7 +111,7 @@ class LatentGridCodec(TorchCodec):
 
         from ..latent_grid.fit import LATENT_LR, RateDistortionLoss, fit_latent
         from ..latent_grid.model import LatentGridModel, auto_config
-        from .latent_grid_stream import write_stream
+        from .latent_grid_stream import config_to_header, write_stream
 
         t0 = time.perf_counter()
         bands, height, width = scene.shape
@@ -154,8 +154,7 @@ class LatentGridCodec(TorchCodec):
         psnr, size, deadzone, data_out = max(written, key=lambda c: (_in_range(c, target), c[0]))
         details = {
             "steps": steps, "stopped": stopped,
-            "psnr_estimate": round(psnr, 3), "config": {"components": cfg.components, "channels": list(cfg.channels),
-                                                         "hidden": cfg.hidden, "tilt": cfg.tilt},
+            "psnr_estimate": round(psnr, 3), "config": {**config_to_header(cfg), "tilt": cfg.tilt},
             "device": str(device), "side_bytes": side, "rate_rounds": rounds, "deadzone": round(deadzone, 4),
             "fit_seconds": round(time.perf_counter() - t0, 2),
         }

@@ -25,11 +25,11 @@ import torch
 
 from .. import bitstream, entropy
 from ..band_shift import lerp_rows
+from ..codec import Finish
 from ..errors import BitstreamError
 from ..latent_grid.model import MAX_CHANNELS, MAX_HIDDEN, MAX_LEVELS, MAX_SYMBOL, LatentConfig, LatentGridModel
 from ..packing import header_number, pack_array, unpack_array
 from ..quantize import pack_state, unpack_state
-from ..codec import Finish
 
 #: Bits of the spectral basis's values.
 BASIS_BITS = 8

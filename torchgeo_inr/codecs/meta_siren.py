@@ -40,12 +40,12 @@ import time
 import numpy as np
 
 from .. import bitstream
+from ..codec import Finish
 from ..errors import BitstreamError, RateError
+from ..packing import header_number
 from ..ratecontrol import Target
 from ..scene import Scene
-from ..codec import Finish
 from .torch_codec import TorchCodec
-from ..packing import header_number
 
 MIN_BITS, MAX_BITS = 2, 8
 _SHA = re.compile(r"^[0-9a-f]{64}$")

@@ -21,13 +21,13 @@ from __future__ import annotations
 import numpy as np
 
 from .. import bitstream
+from ..codec import Codec, Finish
 from ..errors import BitstreamError
 from ..metrics import psnr_per_band
+from ..packing import header_number, lzma_pack, lzma_unpack, pack_array, unpack_array
 from ..ratecontrol import Target, fit_bytes
 from ..scene import Scene
 from . import j2k
-from ..codec import Codec, Finish
-from ..packing import header_number, lzma_pack, lzma_unpack, pack_array, unpack_array
 
 _U16 = 65535.0
 #: How far (in octaves) re-weighting may move a band's scale from its peak: keeps

@@ -145,7 +145,7 @@ def fit_latent(
         return None
 
     opt = torch.optim.Adam(groups, foreach=False)  # the foreach path's dispatch costs more than these tiny steps
-    groups_live = opt.param_groups
+    groups_live = opt.param_groups  # step_loss lowers the latents' learning rate once rounding starts
     result = train(groups, step_loss, steps=steps, lr=lr, final_lr=0.05, after_step=after_step,
                    max_seconds=max_seconds, optimizer=opt, progress=progress, desc=desc)
     return LatentFitResult(result, state["lam"], state["psnr"], state["bits"])

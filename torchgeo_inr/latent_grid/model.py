@@ -29,7 +29,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
 #: Sizes the model supports (a stream reader refuses headers beyond them: they bound what decode allocates).
 MAX_LEVELS = 8
 MAX_CHANNELS = 128
