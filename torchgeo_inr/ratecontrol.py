@@ -170,10 +170,10 @@ def _meet_bytes(target: Target, encode_at, name: str) -> tuple[bytes, list[Attem
             # between a budget that gave too little and one that gave too much: interpolate in log-log
             t = math.log(aim / under[1]) / math.log(over[1] / under[1])
             ask = under[0] * (over[0] / under[0]) ** min(max(t, 0.1), 0.9)
-        else:  # correct the budget by what the codec did with the last one (at least double it when under)
+        else:  # correct the budget by what the codec did with the last one (by a quarter at least)
             ask = ask * aim / max(len(stream), 1)
             if len(stream) < target.min_bytes and over is None:
-                ask = max(ask, 2.0 * attempts[-1].bpppb_asked)
+                ask = max(ask, 1.25 * attempts[-1].bpppb_asked)
     sizes = ", ".join(f"{target.bpppb_of(a.bytes):.4g}" for a in attempts)
     smallest = min(a.bytes for a in attempts)
     raise RateError(
