@@ -77,6 +77,7 @@ from . import decode_device as devices
 from .band_dim import cube_dims, find_band_dim, wavelengths_of
 from .nodata import nodata_of
 from .progress import tile_done
+from .shared_network import FORM_ATTR as FORM_NETWORK  # a stream variable's shared network (shared=True)
 
 #: Attribute (on the Dataset and on each stream variable) holding the JSON that rebuilds the input.
 META = "torchgeo_inr"
@@ -158,8 +159,11 @@ def is_lazy(form: xr.Dataset) -> bool:
 
 
 def nbytes(form: xr.Dataset) -> int:
-    """Total bytes of every stream: what decode reads, nothing else."""
-    return sum(len(s) for grid in streams_of(form).values() for s in grid.ravel())
+    """Total bytes of every stream and shared network: what decode reads, nothing else."""
+    from .shared_network import form_network
+
+    networks = sum(len(form_network(form[name]) or b"") for name in form_meta(form)["variables"])
+    return networks + sum(len(s) for grid in streams_of(form).values() for s in grid.ravel())
 
 
 def n_elements(form: xr.Dataset) -> int:
@@ -204,6 +208,10 @@ def compress(
     device=None,
     progress: bool = True,
     compute: bool = True,
+    shared: bool = False,
+    sample=None,
+    network_steps: int | None = None,
+    network_options: dict | None = None,
     **options,
 ) -> xr.Dataset:
     """Compress a DataArray or Dataset into its compressed form (see the module docstring).
@@ -215,7 +223,12 @@ def compress(
     ``options`` go to the codec's constructor. Dask-backed input is tiled
     by its spatial chunks (a band dimension split in chunks is joined first).
     ``compute=False`` returns the form with Dask-backed streams, encoded
-    when computed.
+    when computed. ``shared=True`` fits one network per variable on its tiles
+    (all, or ``sample``: a count or flat tile indices; ``network_steps``,
+    ``network_options`` for the fit), keeps its bytes in the variable's
+    ``torchgeo_inr_network`` attribute (counted in ``nbytes``) and codes each
+    tile against it: ``bpppb`` is then the whole form's rate, network included
+    (see :mod:`.shared_network`).
     """
     if is_compressed(obj):
         raise SceneError("this Dataset is already a compressed form; call .inr.decompress() to get the data back")
@@ -242,13 +255,21 @@ def compress(
         for name, array in arrays.items()
     ]
     settings = dict(codec=codec, bpppb=bpppb, psnr=psnr, device=device, options=options)
+    if shared:
+        from .shared_network import share_plans
+
+        share_plans(plans, settings, sample=sample, steps=network_steps, progress=progress,
+                    network_options=network_options)
     _encode_all(plans, settings, progress, compute)
 
     data_vars = {}
     tile_coords = {}
     for plan in plans:
-        meta = {**plan["meta"], "codec": codec}
+        bounded = options.get("max_error") is not None or options.get("relative_error") is not None
+        meta = {**plan["meta"], "codec": "error-bound" if bounded else codec}  # what the streams are
         attrs = {**plan["attrs"], META: json.dumps(meta)}
+        if "network" in plan:  # the shared network's bytes, beside the streams that need it
+            attrs[FORM_NETWORK] = np.frombuffer(plan["network"], dtype=np.uint8)
         data_vars[plan["name"]] = xr.Variable(tuple(meta["tile_dims"]), plan["streams"], attrs=attrs)
         for tile_dim, sizes in zip(meta["tile_dims"], meta["chunks"]):
             starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
@@ -372,7 +393,9 @@ def _encode_all(plans, settings, progress: bool, compute: bool) -> None:
     """Fill ``plan["streams"]``: eager for NumPy data, one Dask task per tile otherwise (lazy if not ``compute``)."""
     lazy = []
     for plan in plans:
-        kwargs = dict(wavelengths=plan["wavelengths"], nodata=plan["nodata"], **settings)
+        kwargs = dict(wavelengths=plan["wavelengths"], nodata=plan["nodata"], **plan.get("settings", settings))
+        if "network" in plan:  # each task loads it (once per process): threads and dask.distributed alike
+            kwargs["network_blob"] = plan["network"]
         if not plan["meta"]["lazy"] and compute:
             streams = np.empty((1, 1), dtype=object)
             streams[0, 0] = encode_tile(plan["data"], **kwargs, progress=progress, where=_where(plan, 0, 0))
@@ -422,12 +445,16 @@ def _encode_block(block, *, where, block_info=None, **kwargs) -> np.ndarray:
 
 
 def encode_tile(
-    block, *, wavelengths, nodata, codec, bpppb, psnr, device, options, progress, where
+    block, *, wavelengths, nodata, codec, bpppb, psnr, device, options, progress, where, network_blob=None
 ) -> bytes:
     """One tile (bands, rows, columns) -> one codec stream; b"" for a tile that is all nodata.
 
     Runs on a Dask worker for chunked input. Errors name the tile.
     """
+    if network_blob is not None:
+        from torchgeo_inr import archive_network
+
+        archive_network.load(network_blob)
     block = np.asarray(block)
     masked = None
     if np.issubdtype(block.dtype, np.floating):
@@ -495,8 +522,11 @@ def decompress(form: xr.Dataset, *, lazy: bool | None = None, device=None, tiles
         pending = not isinstance(grid, np.ndarray)
         lazy_here = (meta["lazy"] or pending) if lazy is None else lazy
         per_task = tiles_per_task or (len(meta["chunks"][1]) if devices.is_accelerator(device) else 1)
+        from .shared_network import load_form_network
+
+        load_form_network(form[name], name, meta.get("network"))  # once per process, checked by its sha256
         values = _decode_variable(grid, meta, name, lazy=lazy_here, device=device, tiles_per_task=per_task)
-        attrs = {k: v for k, v in form[name].attrs.items() if k != META}
+        attrs = {k: v for k, v in form[name].attrs.items() if k not in (META, FORM_NETWORK)}
         band, row, col = meta["band_dim"], *meta["spatial_dims"]
         variable = xr.Variable((band, row, col), values, attrs=attrs).transpose(*meta["dims"])
         variable.encoding.update(meta.get("encoding") or {})

@@ -75,11 +75,14 @@ class InrNumcodec(Codec):
         band_axis: int = 0,
         options: dict | None = None,
         wavelengths=None,
+        max_error=None,
+        relative_error=None,
     ):
         kwargs = {} if codec is None else {"codec": codec}
         # One place validates the configuration: the v3 codec.
         self._v3 = InrCodec(
-            **kwargs, bpppb=bpppb, psnr=psnr, band_axis=band_axis, options=options, wavelengths=wavelengths
+            **kwargs, bpppb=bpppb, psnr=psnr, band_axis=band_axis, options=options, wavelengths=wavelengths,
+            max_error=max_error, relative_error=relative_error,
         )
         cfg = self._v3.to_dict()["configuration"]
         self.codec = cfg["codec"]
@@ -116,7 +119,7 @@ class InrNumcodec(Codec):
             bpppb=self.bpppb,
             psnr=self.psnr,
             band_axis=self.band_axis,
-            options=self.options,
+            options={**self.options, **self._v3.bounds},
             wavelengths=self.wavelengths,
             reserve_bytes=reserve,
         )

@@ -38,9 +38,17 @@ class _InrAccessor:
         device=None,
         progress: bool = True,
         compute: bool = True,
+        max_error=None,
+        relative_error=None,
         **options,
     ) -> xr.Dataset:
         """Compress into a compressed form (an xarray Dataset of codec streams, one per spatial tile).
+
+        ``max_error`` (in the data's units; one number or one per band) or
+        ``relative_error`` (a fraction of each band's range within a tile, so
+        never looser than the same fraction of the whole array's range) bounds
+        every valid value of the decode: ``codec`` becomes the lossy layer of
+        ``error-bound``, and ``bpppb``/``psnr`` are then only reported on.
 
         ``bpppb`` (or ``psnr``, per-band dB) is met by every tile; ``codec`` is
         any registered codec; ``var`` picks Dataset variables; ``band_dim`` names
@@ -51,8 +59,13 @@ class _InrAccessor:
         ``compute=False``, as in ``Dataset.to_zarr``, returns the form with
         Dask-backed streams: encoded when computed, alone or in a larger graph.
         """
+        from torchgeo_inr.codecs.error_bound import bound_option
+
         from .compressed import compress
 
+        for name, value in (("max_error", max_error), ("relative_error", relative_error)):
+            if value is not None:
+                options[name] = bound_option(name, value)  # a bad bound fails now, not in a Dask task
         return compress(
             self._obj,
             bpppb=bpppb,

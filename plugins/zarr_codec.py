@@ -77,12 +77,16 @@ from zarr.abc.codec import (
 from zarr.core.common import parse_named_configuration
 
 from torchgeo_inr import bitstream
+from torchgeo_inr.codecs.error_bound import bound_option
 from torchgeo_inr.compress import DEFAULT_CODEC, decode, encode
 from torchgeo_inr.errors import BitstreamError, InrError, SceneError
 from torchgeo_inr.ratecontrol import DEFAULT_BPPPB
 from torchgeo_inr.scene import Scene
 from torchgeo_inr.scene_header import decode_scene_header
 
+from . import shared_network
+from .zarr_chunks import CODEC_NAME
+from .zarr_chunks import locate as _locate
 from .decode_device import current as decode_device
 from .progress import tile_done
 
@@ -105,7 +109,6 @@ __all__ = [
 ]
 
 #: The codec's name in ``zarr.json`` and in the ``zarr.codecs`` entry point.
-CODEC_NAME = "torchgeo_inr.inr"
 
 #: Said where zarr did not tell the codec which chunk it is decoding.
 _NO_KEY_HINT = (
@@ -113,7 +116,7 @@ _NO_KEY_HINT = (
     "torchgeo_inr.plugins.zarr_store.verify(store) lists damaged chunks by key)"
 )
 
-_CONFIG_KEYS = ("codec", "bpppb", "psnr", "band_axis", "options", "wavelengths")
+_CONFIG_KEYS = ("codec", "bpppb", "psnr", "band_axis", "options", "wavelengths", "max_error", "relative_error")
 
 
 # -- errors -------------------------------------------------------------------
@@ -275,31 +278,6 @@ def check_chunk_identity(data, array: str | None, key: str | None) -> None:
 
 
 # -- where a chunk lives ---------------------------------------------------------
-def _locate(byte_getter: Any, ndim: int) -> tuple[str | None, str | None, str]:
-    """(array path, chunk key, words) for the byte getter zarr handed to a partial codec."""
-    path = getattr(byte_getter, "path", None)
-    if isinstance(path, str):
-        parts = path.split("/")
-        array = key = None
-        if len(parts) >= ndim + 1 and parts[-ndim - 1] == "c" and all(p.isdigit() for p in parts[-ndim:]):
-            array, key = "/".join(parts[: -ndim - 1]), "/".join(parts[-ndim - 1 :])
-        elif len(parts) >= 1 and all(p.isdigit() for p in parts[-1].split(".")) and parts[-1].count(".") == ndim - 1:
-            array, key = "/".join(parts[:-1]), parts[-1]
-        elif len(parts) >= ndim and all(p.isdigit() for p in parts[-ndim:]):
-            array, key = "/".join(parts[:-ndim]), "/".join(parts[-ndim:])
-        if key is None:
-            return None, path, f"chunk at store path {path!r}"
-        store = getattr(byte_getter, "store", None)
-        where = f" in {store}" if store is not None else ""
-        name = f"array {array!r}" if array else "the root array"
-        return array, key, f"{name}{where}, chunk {key!r}"
-    coords = getattr(byte_getter, "chunk_coords", None)
-    if coords is not None:
-        coords = tuple(int(c) for c in coords)
-        return None, None, f"inner chunk {coords} of a shard"
-    return None, None, "a chunk"
-
-
 # -- selections -----------------------------------------------------------------
 def _axis_range(sel: Any, size: int) -> tuple[int, int] | None:
     """(start, stop) of a contiguous selection along one axis, None for anything else."""
@@ -416,6 +394,11 @@ class InrCodec(ArrayBytesCodec, ArrayBytesCodecPartialDecodeMixin, ArrayBytesCod
         Band centres in nm (kept to 0.001 nm), written into each chunk's
         stream (counted in the rate) for codecs that use them; needs all
         bands in every chunk.
+    max_error, relative_error
+        A bound on every valid value of each chunk (absolute, or a fraction of
+        each band's range in the chunk; one number or one per band): the
+        codec becomes the lossy layer of ``error-bound``. The bound wins over
+        ``bpppb``/``psnr``, which are then optional and only reported on.
     """
 
     is_fixed_size = False
@@ -426,6 +409,8 @@ class InrCodec(ArrayBytesCodec, ArrayBytesCodecPartialDecodeMixin, ArrayBytesCod
     band_axis: int
     options: tuple[tuple[str, Any], ...]
     wavelengths: tuple[float, ...] | None
+    max_error: Any
+    relative_error: Any
 
     def __init__(
         self,
@@ -436,13 +421,18 @@ class InrCodec(ArrayBytesCodec, ArrayBytesCodecPartialDecodeMixin, ArrayBytesCod
         band_axis: int = 0,
         options: dict | None = None,
         wavelengths=None,
+        max_error=None,
+        relative_error=None,
     ) -> None:
         if not isinstance(codec, str) or not codec:
             raise TypeError(f"codec must be a registry name, got {codec!r}")
         bpppb, psnr = _positive("bpppb", bpppb), _positive("psnr", psnr)
         if bpppb is not None and psnr is not None:
             raise ValueError("give either bpppb or psnr, not both")
-        if bpppb is None and psnr is None:
+        max_error, relative_error = bound_option("max_error", max_error), bound_option("relative_error", relative_error)
+        if max_error is not None and relative_error is not None:
+            raise ValueError("give either max_error or relative_error, not both")
+        if bpppb is None and psnr is None and max_error is None and relative_error is None:
             bpppb = DEFAULT_BPPPB
         if isinstance(band_axis, bool) or not isinstance(band_axis, (int, np.integer)):
             raise TypeError(f"band_axis must be an integer, got {band_axis!r}")
@@ -465,6 +455,8 @@ class InrCodec(ArrayBytesCodec, ArrayBytesCodecPartialDecodeMixin, ArrayBytesCod
             ("band_axis", int(band_axis)),
             ("options", frozen),
             ("wavelengths", wavelengths),
+            ("max_error", tuple(max_error) if isinstance(max_error, list) else max_error),
+            ("relative_error", tuple(relative_error) if isinstance(relative_error, list) else relative_error),
         ):
             object.__setattr__(self, name, value)
 
@@ -473,6 +465,11 @@ class InrCodec(ArrayBytesCodec, ArrayBytesCodecPartialDecodeMixin, ArrayBytesCod
     def codec_options(self) -> dict[str, Any]:
         """The codec's constructor arguments as a dict."""
         return {k: _thaw(v) for k, v in self.options}
+
+    @property
+    def bounds(self) -> dict[str, Any]:
+        """``max_error``/``relative_error`` as :func:`torchgeo_inr.encode` takes them (empty: no bound)."""
+        return {k: _thaw(getattr(self, k)) for k in ("max_error", "relative_error") if getattr(self, k) is not None}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:
@@ -491,8 +488,11 @@ class InrCodec(ArrayBytesCodec, ArrayBytesCodecPartialDecodeMixin, ArrayBytesCod
         config: dict[str, Any] = {"codec": self.codec}
         if self.psnr is not None:
             config["psnr"] = self.psnr
-        else:
+        elif self.bpppb is not None:
             config["bpppb"] = self.bpppb
+        for bound in ("max_error", "relative_error"):
+            if getattr(self, bound) is not None:
+                config[bound] = _thaw(getattr(self, bound))
         config["band_axis"] = self.band_axis
         if self.options:
             config["options"] = self.codec_options
@@ -517,7 +517,7 @@ class InrCodec(ArrayBytesCodec, ArrayBytesCodecPartialDecodeMixin, ArrayBytesCod
             bpppb=self.bpppb,
             psnr=self.psnr,
             band_axis=self.band_axis,
-            options=self.codec_options,
+            options={**self.codec_options, **self.bounds},
             wavelengths=self.wavelengths,
             reserve_bytes=reserve_bytes,
         )
@@ -606,12 +606,16 @@ class InrCodec(ArrayBytesCodec, ArrayBytesCodecPartialDecodeMixin, ArrayBytesCod
 
     def _decode_partial_sync(self, byte_getter: ByteGetter, selection: SelectorTuple, chunk_spec: ArraySpec):
         raw = byte_getter.get_sync(prototype=chunk_spec.prototype)
+        if raw is not None:
+            shared_network.ensure_sync(self, byte_getter, len(chunk_spec.shape))  # the array's network, once
         return self._select(raw, selection, chunk_spec, _locate(byte_getter, len(chunk_spec.shape)))
 
     async def _decode_partial_single(
         self, byte_getter: ByteGetter, selection: SelectorTuple, chunk_spec: ArraySpec
     ) -> NDBuffer | None:
         raw = await byte_getter.get(prototype=chunk_spec.prototype)
+        if raw is not None:
+            await shared_network.ensure(self, byte_getter, len(chunk_spec.shape))  # the array's network, once
         loc = _locate(byte_getter, len(chunk_spec.shape))
         return await asyncio.to_thread(self._select, raw, selection, chunk_spec, loc)
 
@@ -667,6 +671,7 @@ class InrCodec(ArrayBytesCodec, ArrayBytesCodecPartialDecodeMixin, ArrayBytesCod
         values, box, check = self._plan(chunk_array, selection, chunk_spec)
         if check:
             self._check_stored(byte_setter.get_sync(prototype=chunk_spec.prototype), box, chunk_spec, loc)
+        shared_network.ensure_sync(self, byte_setter, len(chunk_spec.shape))  # appending: the stored network
         buf = self._finish(values, chunk_spec, loc)
         if buf is None:
             byte_setter.delete_sync()
@@ -680,6 +685,7 @@ class InrCodec(ArrayBytesCodec, ArrayBytesCodecPartialDecodeMixin, ArrayBytesCod
         values, box, check = self._plan(chunk_array, selection, chunk_spec)
         if check:
             self._check_stored(await byte_setter.get(prototype=chunk_spec.prototype), box, chunk_spec, loc)
+        await shared_network.ensure(self, byte_setter, len(chunk_spec.shape))  # appending: the stored network
         buf = await asyncio.to_thread(self._finish, values, chunk_spec, loc)
         if buf is None:
             await byte_setter.delete()

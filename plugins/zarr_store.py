@@ -8,8 +8,9 @@
 - :func:`verify`: decode every chunk of the arrays that use the codec and
   list the damaged ones by array and chunk key (sharded and Zarr v2 arrays
   included, where zarr cannot tell the codec which chunk it is decoding),
-  chunks stored in another's place, and chunks the array's record says
-  were written but are gone.
+  chunks stored in another's place, chunks the array's record says
+  were written but are gone, and a missing or damaged shared network
+  (``shared=True``, :mod:`.shared_network`).
 - :func:`read_intact`: an array's values with damaged chunks replaced by the
   fill value, and the list of those chunks.
 
@@ -108,6 +109,11 @@ def to_zarr(
     zarr_format: int = 3,
     wavelengths: bool = True,
     progress: bool = True,
+    shared: bool = False,
+    sample=None,
+    network_steps: int | None = None,
+    network_options: dict | None = None,
+    exact_tile: bool = False,
     **kwargs,
 ):
     """Write a Dataset or DataArray to Zarr, each chunk of its hyperspectral variables one codec stream.
@@ -146,6 +152,24 @@ def to_zarr(
         ``distributed`` cluster: the dashboard's address); none with
         ``compute=False``, which returns a ``Delayed`` to compute alone or
         in a larger graph.
+    shared
+        Fit one network for each array (codecs whose ``shares_network``:
+        ``latent-grid``, ``meta-siren``) on its tiles, store it once beside
+        the array (:mod:`.shared_network`) and write each chunk as its own
+        code only. ``bpppb`` is then the archive's rate, the network
+        included: the chunks get what it leaves. A variable that exists
+        already (``mode="a"``) keeps its network: appended chunks are coded
+        against it, with no refit.
+    sample
+        Tiles the shared network is fitted on: None (all), a count (spread
+        over the grid) or a list of flat tile indices.
+    network_steps
+        Step budget of the shared network's fit (default: the codec's).
+    network_options
+        Codec arguments for the network's fit only (meta-siren's ``base_config``).
+    exact_tile
+        Use ``tile`` as given (the last tile smaller) instead of
+        :func:`pick_tile`'s divisor of the axis.
     **kwargs
         Passed to ``xarray.Dataset.to_zarr`` (``mode``, ``consolidated``,
         ``compute``...). ``encoding`` entries given here win over ours.
@@ -184,6 +208,7 @@ def to_zarr(
 
     user_encoding = dict(kwargs.pop("encoding", None) or {})
     encoding: dict = {}
+    networks: dict = {}  # variable -> its shared network's bytes (shared=True)
     rechunked = {}
     for name in names:
         plan = _plan_variable(ds, name, band_dim, explicit=explicit)
@@ -193,7 +218,8 @@ def to_zarr(
         array = ds[name]
         rows, cols = _tile_sizes(tile, row, col)
         chunks = {d: 1 for d in array.dims}
-        chunks.update({bd: array.sizes[bd], row: pick_tile(array.sizes[row], rows), col: pick_tile(array.sizes[col], cols)})
+        pick = (lambda size, t: min(int(size), t)) if exact_tile else pick_tile
+        chunks.update({bd: array.sizes[bd], row: pick(array.sizes[row], rows), col: pick(array.sizes[col], cols)})
         # Negative: the same axis whatever leading dims a reader adds or drops.
         band_axis = array.dims.index(bd) - array.ndim
         settings = dict(
@@ -204,6 +230,10 @@ def to_zarr(
             options=codec_options,
             wavelengths=wavelengths_of(array, bd, more_attrs=ds.attrs) if wavelengths else None,
         )
+        if shared:
+            settings = _share(array, bd, row, col, chunks, settings, sample, network_steps, progress, zarr_format,
+                              network_options)
+            networks[name] = settings.pop("blob")
         if zarr_format == 3:
             enc = {"serializer": InrCodec(**settings), "compressors": None, "filters": None}
         else:
@@ -227,6 +257,8 @@ def to_zarr(
     from .progress import job_progress
 
     chunks_to_write = sum(out[name].data.npartitions for name in rechunked)
+    if networks:  # the networks go beside the arrays' metadata before any chunk is written (any scheduler)
+        return _write_shared(out, store, encoding, zarr_format, networks, list(rechunked), progress, kwargs)
     with job_progress(chunks_to_write, "writing Zarr chunks", progress and kwargs.get("compute", True)):
         written = out.to_zarr(store, encoding=encoding, zarr_format=zarr_format, **kwargs)
     # compute=False: nothing is written yet (and a Delayed answers every getattr with another Delayed)
@@ -235,6 +267,52 @@ def to_zarr(
         for name in rechunked:
             record_written(group[name])
     return written
+
+
+def _share(array, bd, row, col, chunks, settings, sample, steps, progress, zarr_format, network_options) -> dict:
+    """``settings`` for an array coded against one shared network: fitted on its tiles, the chunks' rate what the
+    archive's rate leaves once the network is paid (``settings["blob"]``: the network's bytes)."""
+    from .shared_network import fit_for_array
+
+    if zarr_format != 3:
+        raise SceneError("shared networks are stored beside Zarr v3 arrays only (zarr_format=3)")
+    if array.ndim != 3:
+        raise SceneError(f"a shared network needs a (band, row, column) array, not dims {list(array.dims)}")
+    cube = np.asarray(array.transpose(bd, row, col).values)
+    sizes = [cube.shape[1], cube.shape[2]]
+    steps_rc = [chunks[row], chunks[col]]
+    rows, cols = ([t] * (s // t) + ([s % t] if s % t else []) for s, t in zip(sizes, steps_rc))
+    options = dict(settings["options"] or {})
+    blob, chunk_bpppb, codec = fit_for_array(settings["codec"], options, cube, rows, cols, bpppb=settings["bpppb"],
+                                             sample=sample, wavelengths=settings["wavelengths"], steps=steps,
+                                             progress=progress, network_options=network_options)
+    from torchgeo_inr.archive_network import digest
+
+    # the network holds what the chunks share (for meta-siren: the wavelengths); the chunks do not repeat it
+    return {**settings, "codec": codec, "bpppb": chunk_bpppb, "options": {**options, "network": digest(blob)},
+            "blob": blob,
+            "wavelengths": None}
+
+
+def _write_shared(out, store, encoding, zarr_format, networks, names, progress, kwargs):
+    """Write metadata, then each network beside its array, then the chunks (they load the network from there)."""
+    import zarr
+
+    from .progress import job_progress
+    from .shared_network import write_network
+
+    compute = kwargs.pop("compute", True)
+    delayed = out.to_zarr(store, encoding=encoding, zarr_format=zarr_format, compute=False, **kwargs)
+    group = zarr.open_group(store, mode="r+", path=kwargs.get("group"), zarr_format=zarr_format)
+    for name, blob in networks.items():
+        write_network(group[name], blob)
+    if not compute:
+        return delayed
+    with job_progress(sum(out[n].data.npartitions for n in names), "writing Zarr chunks", progress):
+        delayed.compute()
+    for name in names:
+        record_written(group[name])
+    return group.store
 
 
 # -- checking a store --------------------------------------------------------------
@@ -362,6 +440,10 @@ def verify(store, *, path: str | None = None, all_arrays: bool = False) -> list[
     for array in _arrays(node):
         if not (all_arrays or _uses_codec(array)):
             continue
+        broken = _network_problem(array)
+        if broken is not None:  # every chunk would fail for the one reason: say it once, by the network's key
+            damaged += [broken, *_missing(array)]
+            continue
         unit, grid = _units(array)
         for coords in product(*(range(g) for g in grid)):
             try:
@@ -371,6 +453,22 @@ def verify(store, *, path: str | None = None, all_arrays: bool = False) -> list[
                 damaged.append(DamagedChunk(array.path, key, f"{type(err).__name__}: {err}"))
         damaged += _missing(array)
     return damaged
+
+
+def _network_problem(array) -> DamagedChunk | None:
+    """The array's shared network (if it names one) read from the store and checked; what is wrong, or None."""
+    from torchgeo_inr.archive_network import SharedNetworkError
+
+    from .shared_network import load_from_store, network_key, network_of
+
+    sha = network_of(array)
+    if sha is None:
+        return None
+    try:
+        load_from_store(array)
+    except SharedNetworkError as err:
+        return DamagedChunk(array.path, network_key("", sha), str(err))
+    return None
 
 
 def read_intact(array, *, fill=None) -> tuple[np.ndarray, list[DamagedChunk]]:

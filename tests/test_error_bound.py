@@ -157,3 +157,28 @@ def test_context_coder_round_trips_wide_values():
     for values, ctx in zip(batches, contexts):
         np.testing.assert_array_equal(decoder.decode(ctx), values)
     decoder.finish()
+
+
+def test_version_1_streams_still_decode():
+    """An error-bound v1 stream (checkerboard, float16 coefficients; tests/data/error_bound_v1) decodes bit for bit."""
+    from pathlib import Path
+
+    from torchgeo_inr import bitstream
+
+    here = Path(__file__).parent / "data" / "error_bound_v1"
+    data = (here / "e4.inr").read_bytes()
+    assert bitstream.unpack(data).codec_version == 1
+    np.testing.assert_array_equal(compress.decode(data).to_numpy(), np.load(here / "e4.npy"))
+
+
+def test_damaged_coefficients_raise():
+    from torchgeo_inr import bitstream
+
+    cube = synthetic_cube(4, 12, 10, seed=5)
+    stream = bitstream.unpack(get_codec("error-bound", max_error=4, lossy=None).encode(cube, progress=False))
+    assert stream.codec_version == 2
+    for blob in (b"", b"\xff\xff\xff\x7f", stream.sections["coefficients"][:-3]):
+        resealed = bitstream.pack(stream.codec, stream.codec_version, stream.header,
+                                  {**stream.sections, "coefficients": blob})
+        with pytest.raises(BitstreamError):
+            compress.decode(resealed)

@@ -331,6 +331,7 @@ def test_chunked_on_local_cluster_matches_unchunked(tmp_path):
     da = make_array(bands=8, height=128, width=96)
     whole = da.inr.compress(bpppb=1.0, progress=False)
     whole_psnr = psnr_per_band(da.values, whole.inr.decompress().values)
+    local = da.chunk({"y": 64}).inr.compress(bpppb=1.0, progress=False)
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
     ) as cluster, distributed.Client(cluster):
@@ -338,8 +339,11 @@ def test_chunked_on_local_cluster_matches_unchunked(tmp_path):
         assert "encode_tile" in cluster.scheduler.task_prefixes  # the tiles ran on the cluster
         back = tiled.inr.decompress().compute()
     assert tiled.inr.bpppb <= 1.0
+    # The cluster writes the very streams the local scheduler writes...
+    assert [bytes(s) for s in tiled["reflectance"].values.ravel()] == [bytes(s) for s in local["reflectance"].values.ravel()]
+    # ...and two tiles cost little against one scene (each pays its own header and basis).
     tiled_psnr = psnr_per_band(da.values, back.values)
-    assert abs(tiled_psnr - whole_psnr) < 0.5, (whole_psnr, tiled_psnr)
+    assert abs(tiled_psnr - whole_psnr) < 1.0, (whole_psnr, tiled_psnr)
 
 
 def test_compute_false_composes_on_a_local_cluster():

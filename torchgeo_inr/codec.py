@@ -138,10 +138,25 @@ class Codec(ABC):
             if clash or "scene" in header:
                 raise RuntimeError(f"codec {self.name} reuses reserved names {clash or 'scene'}")
             return bitstream.pack(
-                self.name, self.version, {"scene": scene_head, **header}, {**scene_sections, **sections}
+                self.name, self._written_version(), {"scene": scene_head, **header}, {**scene_sections, **sections}
             )
 
         return finish
+
+    def _written_version(self) -> int:
+        """The stream version this codec object writes: the newest, unless a layout older readers know will do."""
+        return self.version
+
+    # ------------------------------------------------------------------ archive networks
+    #: Whether :meth:`fit_network` can fit one network for a whole array (see :mod:`torchgeo_inr.archive_network`).
+    shares_network: ClassVar[bool] = False
+
+    def fit_network(self, tiles, *, bpppb: float, shape, chunks: int, device=None, progress: bool = True,
+                    steps: int | None = None) -> bytes:
+        """The bytes of one network for an array of ``shape`` cut into ``chunks`` chunks, fitted on ``tiles``
+        (scenes); the codec built with ``network=<its sha256>`` then encodes each chunk against it."""
+        raise InrError(f"{self.name} cannot share a network across chunks (codecs that can: latent-grid, meta-siren, "
+                       "pca-jpeg2000-shared)")
 
     # ------------------------------------------------------------------ rendering (ISI)
     #: Whether :meth:`renderer` can render a stream's bands at shifted spectral positions (what ISI asks).

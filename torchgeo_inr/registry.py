@@ -15,6 +15,7 @@ ENTRY_POINT_GROUP = "torchgeo_inr.codecs"
 _BUILTIN = {
     "jpeg2000": "torchgeo_inr.codecs.jpeg2000:JPEG2000Codec",
     "pca-jpeg2000": "torchgeo_inr.codecs.pca_jpeg2000:PCAJPEG2000Codec",
+    "pca-jpeg2000-shared": "torchgeo_inr.codecs.pca_jpeg2000_shared:SharedPCAJPEG2000Codec",
     "hiner": "torchgeo_inr.codecs.hiner:HINERCodec",
     "latent-grid": "torchgeo_inr.codecs.latent_grid:LatentGridCodec",
     "siren": "torchgeo_inr.codecs.siren:SirenCodec",

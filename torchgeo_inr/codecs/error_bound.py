@@ -20,7 +20,8 @@ Stream: header ``bounds`` (one number, or ``"section"``), ``integer``,
 ``reference``, ``exceptions``, ``lossy`` (codec name or null) and
 ``lossy_crc``; sections ``lossy`` (the lossy codec's whole stream), ``bounds``
 (f8 per band, when they differ), ``steps`` (f8 per band, float scenes),
-``coefficients`` (LZMA: float16 slopes and float32 offsets per band and pass),
+``coefficients`` (integer predictor coefficients per band and pass, adaptive ANS;
+version 1: LZMA of float16 slopes and float32 offsets),
 ``residual`` (ANS words), ``residual_bits`` (raw low bits of large residuals),
 ``exception_index`` / ``exception_value`` (LZMA; only when there are some).
 """
@@ -34,7 +35,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .. import bitstream, near_lossless
+from .. import bitstream, near_lossless, near_lossless_v1
 from ..codec import Codec, Finish
 from ..errors import BitstreamError, InrError, RateError, SceneError
 from ..packing import header_number, lzma_pack, lzma_unpack, pack_array, unpack_array
@@ -83,6 +84,24 @@ def resolve_bounds(scene: Scene, max_error=None, relative_error=None) -> np.ndar
     return bounds
 
 
+def bound_option(name: str, value):
+    """A bound as configuration stores it (None, a number, or a list of per-band numbers), checked now.
+
+    Why here: the Zarr codecs and the accessor take the bound before any scene is seen, and must
+    refuse a bad one at once rather than at the first chunk."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a number or a list of numbers, got {value!r}")
+    try:
+        values = np.asarray(value, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number or a list of numbers, got {value!r}") from None
+    if values.size == 0 or not np.isfinite(values).all() or (values < 0).any():
+        raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
+    return float(values[0]) if np.ndim(value) == 0 else [float(v) for v in values]
+
+
 def reference_values(scene: Scene) -> np.ndarray:
     """What the bound is measured against: the values ``scene.to_numpy()`` gives, as float64."""
     if np.issubdtype(scene.dtype, np.integer):
@@ -115,7 +134,9 @@ class ErrorBoundCodec(Codec):
     """A lossy layer from the registry plus a residual that guarantees ``max_error`` on every value."""
 
     name = "error-bound"
-    version = 1
+    #: 2: four passes, six prediction bands, entropy-coded integer coefficients. Version-1 streams
+    #: (checkerboard, float16 coefficients) still decode, through :mod:`torchgeo_inr.near_lossless_v1`.
+    version = 2
 
     def __init__(
         self,
@@ -214,7 +235,7 @@ class ErrorBoundCodec(Codec):
             sections["steps"] = lzma_pack(pack_array(plan.steps, "f8"))
         target = reference_values(scene)
         recon, coefficients, words, raw = near_lossless.encode(plan, target)
-        sections["coefficients"] = _pack_coefficients(coefficients)
+        sections["coefficients"] = coefficients
         sections["residual"] = words
         sections["residual_bits"] = raw
         out = _as_output(recon, scene.dtype)
@@ -335,8 +356,12 @@ class ErrorBoundCodec(Codec):
             snaps = np.where(bounds > 0, 0.0, steps)
             low, high = -math.inf, math.inf
         plan = near_lossless.Plan(tuple(shape), steps, snaps, valid, side, reference, low, high)
-        coefficients = _unpack_coefficients(stream.section("coefficients"), bands)
-        recon = near_lossless.decode(plan, coefficients, stream.section("residual"), stream.section("residual_bits"))
+        words, raw = stream.section("residual"), stream.section("residual_bits")
+        if stream.codec_version >= 2:
+            recon = near_lossless.decode(plan, stream.section("coefficients"), words, raw)
+        else:
+            coefficients = _unpack_coefficients_v1(stream.section("coefficients"), bands)
+            recon = near_lossless_v1.decode(near_lossless_v1.Plan(*vars(plan).values()), coefficients, words, raw)
         out = recon.astype(np.float32).reshape(-1)
         count = header_number(head, "exceptions", int, low=0, high=bands * height * width)
         if count:
@@ -351,14 +376,9 @@ class ErrorBoundCodec(Codec):
         return out.reshape(shape)
 
 
-def _pack_coefficients(coefficients: np.ndarray) -> bytes:
-    offsets = coefficients[..., 0].astype(np.float32)
-    slopes = coefficients[..., 1:].astype(np.float16)
-    return lzma_pack(pack_array(offsets, "f4") + pack_array(slopes, "f2"))
-
-
-def _unpack_coefficients(blob: bytes, bands: int) -> np.ndarray:
-    per = near_lossless.FEATURES_B
+def _unpack_coefficients_v1(blob: bytes, bands: int) -> np.ndarray:
+    """Version-1 coefficients: LZMA of float32 offsets, then float16 slopes, per band and pass."""
+    per = near_lossless_v1.FEATURES_B
     n_offsets, n_slopes = bands * 2, bands * 2 * (per - 1)
     raw = lzma_unpack(blob, 4 * n_offsets + 2 * n_slopes, "coefficients")
     offsets = unpack_array(raw[: 4 * n_offsets], "f4", n_offsets, "coefficients").astype(np.float64)

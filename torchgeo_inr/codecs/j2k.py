@@ -22,7 +22,7 @@ SOC, SIZ, SOT, EOC = b"\xff\x4f", b"\xff\x51", b"\xff\x90", b"\xff\xd9"
 MIN_QUALITY, MAX_QUALITY = 1.0, 160.0
 
 
-def encode(planes: np.ndarray, quality_db: float) -> bytes:
+def encode(planes: np.ndarray, quality_db: float, threads: int = 1) -> bytes:
     """Code (H, W) or (H, W, C) uint16 at OpenJPEG's fixed-quality ``quality_db`` (irreversible 9/7)."""
     return bytes(
         imagecodecs.jpeg2k_encode(
@@ -31,7 +31,7 @@ def encode(planes: np.ndarray, quality_db: float) -> bytes:
             codecformat="j2k",
             reversible=False,
             mct=False,
-            numthreads=1,
+            numthreads=threads,
         )
     )
 

@@ -32,6 +32,7 @@ from ..codec import Finish
 from ..errors import RateError
 from ..ratecontrol import Target, fit_bytes
 from ..scene import Scene
+from .latent_grid_data import LatentData
 from .torch_codec import TorchCodec
 
 #: Steps of the main fit, sized for Indian Pines at 0.2 bpppb within 10 minutes on two idle CPU cores: an
@@ -47,34 +48,13 @@ RATE_ROUNDS, RATE_STEPS = 3, 150
 DEADZONE_MAX = 0.45
 
 
-class LatentData:
-    """The scene as the model sees it: bands over their (tilted) peak, centred, and their principal basis."""
-
-    def __init__(self, scene: Scene, components: int, device, tilt: bool = True):
-        import torch
-
-        from ..latent_grid.spectral import peak_normalise, principal_basis, truncation_tilt
-        from .latent_grid_stream import band_sections, pack_basis, unpack_basis
-
-        bands = scene.bands
-        # per-band weights for the PCA ride in the per-band scale the stream holds anyway
-        weights = truncation_tilt(scene.data, components) if tilt and components < bands else None
-        log2_scale, mean16, xc = peak_normalise(scene.data, weights)
-        basis = principal_basis(xc, components)  # (k, B)
-        coeff_peak = float(np.abs(basis @ xc).max()) or 1.0
-        # the basis carries the coefficients' scale: the network then outputs values of order one
-        self.basis_packed = pack_basis(basis * coeff_peak)
-        self.band_sections = band_sections(log2_scale, mean16)
-        decoded = unpack_basis(self.basis_packed[0], self.basis_packed[1], components, bands)
-        self.basis = torch.from_numpy(decoded.astype(np.float32)).to(device)
-        self.target = torch.from_numpy(xc.astype(np.float32)).to(device)
-
-
 class LatentGridCodec(TorchCodec):
     """Spectral basis + entropy-coded latent grids + a tiny synthesis, fitted per scene for rate and distortion."""
 
     name = "latent-grid"
-    version = 1
+    #: 2: chunks of an archive network (sections ``net`` and ``latents`` only); whole-scene streams are still
+    #: written (and read) as version 1.
+    version = 2
     trains = True
     libraries = ("torch", "torchgeo_inr.codecs.latent_grid_stream")
     renders_shifted_bands = True
@@ -89,10 +69,13 @@ class LatentGridCodec(TorchCodec):
         latent_lr: float | None = None,
         seed: int = 0,
         threads: int | None = None,
+        network: str | None = None,
     ):
         """``steps``: the training budget (reproducible); ``max_seconds``: an optional wall-clock cap.
         ``components``: the basis size (default: chosen per rate). ``threads``: torch CPU threads while
-        coding (None leaves torch's setting)."""
+        coding (None leaves torch's setting). ``network``: the sha256 of a loaded archive network
+        (:mod:`torchgeo_inr.archive_network`): each stream then holds its latents only, and ``steps`` is the
+        budget of fitting them."""
         if int(steps) < 1:
             raise ValueError("steps must be at least 1")
         self.steps = int(steps)
@@ -102,18 +85,52 @@ class LatentGridCodec(TorchCodec):
         self.latent_lr = latent_lr
         self.seed = int(seed)
         self.threads = threads
+        self.network = network
+
+    def _written_version(self) -> int:
+        return 2 if self.network is not None else 1  # whole-scene streams keep version 1's layout
 
     # ------------------------------------------------------------------ encode
+    def encode_with_report(self, scene, *, bpppb=None, psnr=None, device=None, progress=True):
+        """As every codec's; a chunk against an archive network is one fit to at most its ``bpppb``.
+
+        Why: the archive's rate (network and chunks together) is the promise there, and a chunk's latents
+        over a frozen synthesis land noisily around their budget; refitting a chunk up to four times to
+        land in [0.9 b, b] would spend 4x the time for bytes the archive's total does not need.
+        """
+        if self.network is None or bpppb is None or psnr is not None:
+            return super().encode_with_report(scene, bpppb=bpppb, psnr=psnr, device=device, progress=progress)
+        from ..codec import as_scene
+        from ..report import Encoded, EncodeReport
+
+        scene = as_scene(scene)
+        target = Target.from_args(bpppb, None, scene.shape)
+        start = time.perf_counter()
+        data, info = self._encode(scene, target, self._finisher(scene), device=device, progress=progress)
+        report = EncodeReport(
+            codec=self.name, bytes=len(data), bpppb=target.bpppb_of(len(data)),
+            seconds=round(time.perf_counter() - start, 3), target_bpppb=target.bpppb, steps=info.get("steps"),
+            stopped=info.get("stopped"), psnr_estimate=info.get("psnr_estimate"),
+            attempts=[{"bpppb_asked": target.bpppb, "bytes": len(data), "note": "archive chunk: at most b"}],
+            details={k: v for k, v in info.items() if k not in ("steps", "stopped", "psnr_estimate")},
+        )
+        return Encoded(data, report)
+
     def _encode_on(self, scene: Scene, target: Target, finish: Finish, device, progress: bool):
         from dataclasses import replace
 
         import torch
 
-        from ..latent_grid.fit import LATENT_LR, RateDistortionLoss, fit_latent
+        from ..latent_grid.fit import RateDistortionLoss
         from ..latent_grid.model import LatentGridModel, auto_config
         from .latent_grid_stream import config_to_header, write_stream
 
         t0 = time.perf_counter()
+        if self.network is not None:
+            from .latent_grid_shared import encode_chunk
+
+            torch.manual_seed(self.seed)
+            return encode_chunk(self, scene, target, finish, device, progress, t0)
         bands, height, width = scene.shape
         cfg = auto_config(target.bpppb, bands, height, width)
         if self.components:
@@ -125,18 +142,29 @@ class LatentGridCodec(TorchCodec):
         def stream(deadzone: float = 0.0) -> bytes:
             return write_stream(model, data.basis_packed, data.band_sections, self.weight_bits, finish, deadzone)
 
+        loss = RateDistortionLoss(data.basis, data.target, scene.data.size)
+        return self._fit_to_budget(model, loss, stream, target, device, progress, t0,
+                                   {"config": {**config_to_header(cfg), "tilt": cfg.tilt}})
+
+    def _fit_to_budget(self, model, loss, stream, target: Target, device, progress: bool, t0: float, extra: dict,
+                       lam: float = 1.0, gain: float = 0.3, rate_rounds: int = RATE_ROUNDS, desired: float = DESIRED):
+        """Train ``model`` for ``loss`` until ``stream()`` fits the byte budget; (stream, details).
+
+        Shared by whole-scene streams and chunks of an archive network (whose model trains its latents only).
+        """
+        from ..latent_grid.fit import LATENT_LR, fit_latent
+
         side = len(stream())
         if side > target.max_bytes:
             raise RateError("latent-grid: the basis and synthesis alone are over budget", smallest=side)
-        desired = DESIRED * target.max_bytes
-        loss = RateDistortionLoss(data.basis, data.target, scene.data.size)
+        desired = desired * target.max_bytes
         fit = fit_latent(model, loss, target_bits=8.0 * desired, measure=lambda: 8.0 * len(stream()),
                          steps=self.steps, max_seconds=self.max_seconds, weight_bits=self.weight_bits,
-                         lr_latent=self.latent_lr or LATENT_LR, progress=progress)
+                         lr_latent=self.latent_lr or LATENT_LR, lam=lam, gain=gain, progress=progress)
         steps, stopped = fit.train.steps, fit.train.stopped
         candidates = [self._last_knob(model, loss, stream, target, device)]
         target_bits, rounds = 8.0 * desired, 0
-        while rounds < RATE_ROUNDS and fit.stopped != "interrupted" and not _in_range(candidates[-1], target):
+        while rounds < rate_rounds and fit.stopped != "interrupted" and not _in_range(candidates[-1], target):
             # a few gentle rounding-phase rounds, the rate weight lowered (under budget) or raised (over)
             rounds += 1
             over = candidates[-1][3] is None
@@ -154,7 +182,7 @@ class LatentGridCodec(TorchCodec):
         psnr, size, deadzone, data_out = max(written, key=lambda c: (_in_range(c, target), c[0]))
         details = {
             "steps": steps, "stopped": stopped,
-            "psnr_estimate": round(psnr, 3), "config": {**config_to_header(cfg), "tilt": cfg.tilt},
+            "psnr_estimate": round(psnr, 3), **extra,
             "device": str(device), "side_bytes": side, "rate_rounds": rounds, "deadzone": round(deadzone, 4),
             "fit_seconds": round(time.perf_counter() - t0, 2),
         }
@@ -184,14 +212,36 @@ class LatentGridCodec(TorchCodec):
     @classmethod
     def renderer(cls, stream: bitstream.Stream, device=None):
         from ..scene_header import decode_scene_header
-        from .latent_grid_stream import read_renderer
 
-        return read_renderer(stream, decode_scene_header(stream)["shape"], device)
+        return _read(stream, decode_scene_header(stream)["shape"], device)
 
     def _decode_on(self, stream: bitstream.Stream, shape, device) -> np.ndarray:
-        from .latent_grid_stream import read_renderer
+        return _read(stream, shape, device).render().cpu().numpy()
 
-        return read_renderer(stream, shape, device).render().cpu().numpy()
+    # ------------------------------------------------------------------ archive network
+    shares_network = True
+
+    def fit_network(self, tiles, *, bpppb: float, shape, chunks: int, device=None, progress: bool = True,
+                    steps: int | None = None) -> bytes:
+        """One synthesis, basis and latent entropy model for an array (``shape``, ``chunks`` of them) fitted on
+        ``tiles`` (scenes): see :func:`torchgeo_inr.codecs.latent_grid_shared.fit_network`."""
+        from ..device import resolve_device, torch_threads
+        from .latent_grid_shared import fit_network
+
+        with torch_threads(self.threads):
+            return fit_network(self, tiles, bpppb=bpppb, shape=shape, chunks=chunks,
+                               device=resolve_device(device), progress=progress, steps=steps)
+
+
+def _read(stream: bitstream.Stream, shape, device):
+    """The renderer of a whole-scene stream, or of a chunk written against an archive network."""
+    if "net" in stream.sections:
+        from .latent_grid_shared import read_chunk
+
+        return read_chunk(stream, shape, device)
+    from .latent_grid_stream import read_renderer
+
+    return read_renderer(stream, shape, device)
 
 
 def _in_range(candidate, target: Target) -> bool:

@@ -1,5 +1,9 @@
 """``meta-siren``: the scene as one latent vector per patch of a shared, meta-learned modulated SIREN.
 
+The base shipped with the package is a demo trained on Indian Pines (it does not carry to other scenes);
+with an archive network (``network=``, written by ``shared=True``) the base is trained on the archive's own
+tiles and stored, counted, in it (:mod:`.meta_siren_shared`).
+
 After COIN++ (Dupont et al. 2022) and Rezasoltani & Qureshi: a base network
 ships with the package (:mod:`torchgeo_inr.siren.base`); encoding a scene
 is a few SGD steps on the patches' latents from zero (the inner loop the
@@ -69,12 +73,17 @@ class MetaSirenCodec(TorchCodec):
         bits: int | None = None,
         prefer_bits: int = 4,
         threads: int | None = 1,
+        network: str | None = None,
+        base_config: dict | None = None,
     ):
         """``base``: a :class:`~torchgeo_inr.siren.base.BaseNetwork`, a shipped id, or None (the default
         shipped base). ``steps``: inner steps at encode time (default: what the base was trained for; more
         steps give more quality). ``patch``/``bits`` fix the rate knobs instead of searching them.
         ``threads``: torch CPU threads while coding; 1 by default, which on a shared CPU is several times
-        faster for networks this small than competing threads (None leaves torch's setting)."""
+        faster for networks this small than competing threads (None leaves torch's setting).
+        ``network``: the sha256 of a loaded archive network whose base (trained on the archive's own tiles,
+        :mod:`torchgeo_inr.codecs.meta_siren_shared`) replaces the shipped one; ``base_config``: the
+        :class:`~torchgeo_inr.siren.network.MetaSirenConfig` fields of such a base when one is fitted."""
         if bits is not None and not MIN_BITS <= bits <= MAX_BITS:
             raise ValueError(f"bits must be {MIN_BITS}..{MAX_BITS}")
         self._base_arg = base
@@ -83,15 +92,42 @@ class MetaSirenCodec(TorchCodec):
         self.bits = bits
         self.prefer_bits = int(prefer_bits)
         self.threads = threads
+        self.network = network
+        self.base_config = base_config
         self._models: dict = {}
 
     # ------------------------------------------------------------------ base
     def base(self):
         from ..siren.base import DEFAULT_BASE, BaseNetwork, installed_base
 
+        if self.network is not None:
+            from .meta_siren_shared import archive_base
+
+            return archive_base(self.network)
         if isinstance(self._base_arg, BaseNetwork):
             return self._base_arg
         return installed_base(self._base_arg or DEFAULT_BASE)
+
+    # ------------------------------------------------------------------ archive network
+    shares_network = True
+
+    def fit_network(self, tiles, *, bpppb: float, shape, chunks: int, device=None, progress: bool = True,
+                    steps: int | None = None) -> bytes:
+        """A base meta-trained on ``tiles``, stored in the archive (see :mod:`.meta_siren_shared`)."""
+        from ..device import resolve_device, torch_threads
+        from .meta_siren_shared import fit_network
+
+        with torch_threads(self.threads):
+            return fit_network(self, tiles, bpppb=bpppb, shape=shape, chunks=chunks, device=resolve_device(device),
+                               progress=progress, steps=steps, config=self.base_config)
+
+    def _wavelengths(self, given, bands: int):
+        """The scene's wavelengths, else the archive network's, else None."""
+        if given is None and self.network is not None:
+            from .meta_siren_shared import archive_wavelengths
+
+            return archive_wavelengths(self.network, bands)
+        return given
 
     def _model(self, base, device):
         import copy
@@ -112,7 +148,11 @@ class MetaSirenCodec(TorchCodec):
         base_id, digest = head.get("id"), head.get("sha256")
         if not (isinstance(base_id, str) and _ID.match(base_id) and isinstance(digest, str) and _SHA.match(digest)):
             raise BitstreamError(f"meta-siren header names an invalid base network {head!r}")
-        if isinstance(self._base_arg, BaseNetwork) and self._base_arg.id == base_id:
+        if base_id == "archive":  # a base trained on the archive: its network must be loaded (by the store)
+            from .meta_siren_shared import archive_base
+
+            base = archive_base(digest)
+        elif isinstance(self._base_arg, BaseNetwork) and self._base_arg.id == base_id:
             base = self._base_arg
         else:
             try:
@@ -144,12 +184,13 @@ class MetaSirenCodec(TorchCodec):
         flat = scene.data.reshape(bands, -1)
         norm = BandNorm.fit(flat)
         side = band_norm_sections(norm)
-        if scene.wavelengths is None:
+        scene_wl = self._wavelengths(scene.wavelengths, bands)
+        if scene_wl is None:
             from ..errors import warn_guess
 
             warn_guess(f"meta-siren: the scene has no wavelengths; its {bands} bands are taken to span "
                        "400-2500 nm evenly (give the scene its wavelengths to silence this)")
-        wl = scene.wavelengths if scene.wavelengths is not None else default_wavelengths(bands)
+        wl = scene_wl if scene_wl is not None else default_wavelengths(bands)
         steps = cfg.inner_steps if self.steps is None else int(self.steps)
         base_head = {"id": base.id, "sha256": base.sha256}
         d = cfg.latent_dim
@@ -281,6 +322,10 @@ class MetaSirenCodec(TorchCodec):
         else:
             state = unpack_state(head.get("q"), stream.sections, {"z": (d, n_patches)})
         wl = decode_scene_header(stream)["wavelengths"]
+        if wl is None and base.id == "archive":
+            from .meta_siren_shared import archive_wavelengths
+
+            wl = archive_wavelengths(base.sha256, bands)
         if wl is None:
             wl = default_wavelengths(bands)
         model = self._model(base, device)

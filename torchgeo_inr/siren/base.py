@@ -1,5 +1,12 @@
 """The pretrained base network of ``meta-siren``: shipped as safetensors, named by an id, checked by sha256.
 
+The shipped base (``ip-checker29-v1``) is a demo, trained on Indian Pines
+only (half of its 29 x 29 tiles; see ``pretrained/README.md``): it does
+not carry to other scenes (about 21 dB on an unseen AVIRIS scene at 0.1
+bpppb), and its bytes are not in any stream's rate. For real archives,
+``shared=True`` meta-trains a small base on the archive's own tiles and
+stores it, counted, in the archive (:mod:`torchgeo_inr.codecs.meta_siren_shared`).
+
 Loading never runs code: the file is read as bytes, its sha256 compared with
 the one recorded here for that id (a changed file is refused), its JSON
 header parsed with :mod:`json`, and its tensors with ``safetensors`` (no

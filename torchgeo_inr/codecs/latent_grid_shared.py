@@ -1,0 +1,228 @@
+"""``latent-grid`` with an archive network: the network's layout, its fit on tiles, and latents-only chunks.
+
+Why: on 29 x 29 tiles a whole latent-grid stream per tile spends most of
+its bytes on the basis, the synthesis and the latents' entropy models. Here
+they are fitted once for the array (:class:`~torchgeo_inr.latent_grid.shared.TiledLatentModel`,
+trained on all tiles or a sample) and stored once; a chunk stream holds its
+scene description, the network's sha256 (section ``net``, 32 bytes) and its
+ANS-coded latents (``latents``), nothing else.
+
+The network (a :mod:`torchgeo_inr.archive_network` container, ``for:
+latent-grid``, ``v: 1``): header ``arch``, ``q`` (synthesis weights'
+quantisation), ``qb`` (the basis's); sections ``scale``/``mean`` (per band,
+float16, shared by every tile), ``bstep``/``bdata`` (basis), ``qstep``/``qdata``
+(synthesis), ``lscale`` (float32 Laplace scale per latent channel) and
+``lrange`` (uint16 symbol range per channel: a tile appended later whose
+latents reach beyond it is clamped, a small distortion, never a failure).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+
+from .. import archive_network, bitstream, entropy
+from ..errors import BitstreamError
+from ..latent_grid.model import MAX_SYMBOL, LatentConfig, LatentGridModel
+from ..packing import pack_array, unpack_array
+from ..quantize import pack_state, unpack_state
+from ..ratecontrol import Target
+from ..scene import Scene
+
+#: Layout version of latent-grid archive networks.
+NETWORK_VERSION = 1
+#: Steps of the joint fit over the tiles, unless the caller sets them.
+NETWORK_STEPS = 3000
+#: How fast a chunk's fit moves its rate weight (the whole-scene fit: 0.3): a chunk's fit is short, and starts
+#: from the archive fit's weight, which suits the average tile, not this one.
+CHUNK_GAIN = 1.0
+#: Rounding-phase rounds a chunk may take to land nearer its budget (a whole scene: 3); a chunk is at most its
+#: budget whatever they do, and the archive's total is the promise.
+CHUNK_RATE_ROUNDS = 1
+#: A chunk's fit aims at this share of its budget, as a whole scene's does. Short fits over a frozen synthesis
+#: land under it (Indian Pines, 4 tiles at 0.1 bpppb: 0.087 bpppb, 42.01 dB); aiming at 1.1 spent more
+#: (0.094) for 0.06 dB, a worse trade.
+CHUNK_DESIRED = 0.97
+#: Bytes a chunk stream spends besides its latents (container, scene header, identity, ``net``), estimated.
+CHUNK_OVERHEAD = 160
+
+
+def _levels_for(cfg: LatentConfig, height: int, width: int) -> LatentConfig:
+    """At most the levels the smallest tile side allows (a 29-pixel tile: 5, down to a 2 x 2 grid)."""
+    levels = int(max(1, min(len(cfg.channels), math.floor(math.log2(max(1, min(height, width)))) + 1)))
+    return replace(cfg, channels=cfg.channels[:levels])
+
+
+def fit_network(codec, tiles: list[Scene], *, bpppb: float, shape, chunks: int, device, progress: bool,
+                steps: int | None = None) -> bytes:
+    """The archive network of an array ``shape`` (bands, rows, columns) cut into ``chunks`` chunks, fitted on ``tiles``.
+
+    Sized as the whole-scene codec would size it at ``bpppb`` for the whole
+    array; trained for the rate left once the network and every chunk's
+    overhead are paid, shared out by pixel.
+    """
+    import torch
+
+    from ..latent_grid.fit import RateDistortionLoss, fit_latent
+    from ..latent_grid.model import auto_config
+    from ..latent_grid.shared import TiledLatentModel
+    from .latent_grid_data import LatentData
+
+    bands, height, width = (int(s) for s in shape)
+    cfg = auto_config(bpppb, bands, height, width)
+    if codec.components:
+        cfg = replace(cfg, components=min(int(codec.components), bands))
+    cfg = _levels_for(cfg, min(t.shape[1] for t in tiles), min(t.shape[2] for t in tiles))
+    torch.manual_seed(codec.seed)
+    model = TiledLatentModel(cfg, [(t.shape[1], t.shape[2]) for t in tiles]).to(device)
+    flat = np.concatenate([tiles[i].data.reshape(bands, -1) for i in model.order], axis=1)  # the model's order
+    data = LatentData(Scene.from_array(flat[:, None, :]), cfg.components, device, tilt=cfg.tilt)
+    loss = RateDistortionLoss(data.basis, data.target, flat.size)
+
+    def blob() -> bytes:
+        return pack_network(model, data, codec.weight_bits)
+
+    budget = bpppb * bands * height * width / 8.0
+    left = budget - len(blob()) - CHUNK_OVERHEAD * chunks
+    if left <= 0:
+        from ..errors import RateError
+
+        raise RateError(f"latent-grid: the archive network ({len(blob())} bytes) and the chunks' headers are over "
+                        f"the archive's budget of {budget:.0f} bytes", smallest=int(budget - left))
+    share = flat.shape[1] / (height * width)  # the sampled tiles' part of the array
+    fit = fit_latent(model, loss, target_bits=8.0 * 0.95 * left * share, steps=steps or NETWORK_STEPS,
+                     weight_bits=codec.weight_bits, lr_latent=codec.latent_lr or 0.15, progress=progress,
+                     desc="latent-grid archive network")
+    return pack_network(model, data, codec.weight_bits, lam=fit.lam)
+
+
+def pack_network(model, data, weight_bits: int, lam: float = 1.0) -> bytes:
+    """The archive network's bytes: synthesis, basis, band scales, latent entropy model."""
+    from .latent_grid_stream import config_to_header
+
+    state = {n: p.detach().float().cpu().numpy() for n, p in model.decoder_state().items()}
+    if not all(np.isfinite(v).all() for v in state.values()):
+        raise FloatingPointError("the archive network fit left non-finite weights")
+    qhead, qsections = pack_state(state, {n: weight_bits for n in state})
+    scales = np.concatenate([np.exp(s.detach().cpu().double().numpy()).reshape(-1) for s in model.log_scales])
+    peaks = np.asarray(model.peaks())
+    ranges = np.minimum(MAX_SYMBOL, 4 * peaks + 64).astype(np.uint16)
+    basis_head, basis_sections = data.basis_packed
+    # lam: the rate weight the fit ended at, where each chunk's own fit starts
+    header = {"arch": config_to_header(model.cfg), "q": qhead, "qb": basis_head, "lam": float(f"{lam:.6g}")}
+    sections = {**data.band_sections, **basis_sections, **qsections,
+                "lscale": pack_array(np.clip(scales, 1e-3, 1e4).astype(np.float32), "<f4"),
+                "lrange": pack_array(ranges, "<u2")}
+    return archive_network.pack("latent-grid", NETWORK_VERSION, header, sections)
+
+
+class _Network:
+    """An archive network decoded once per process: what chunk encodes and decodes read."""
+
+    def __init__(self, net: archive_network.SharedNetwork, bands: int):
+        from .latent_grid_stream import config_from_header, unpack_basis
+
+        if net.version > NETWORK_VERSION:
+            raise BitstreamError(f"latent-grid archive network version {net.version} is newer than this "
+                                 f"torchgeo-inr reads ({NETWORK_VERSION}); upgrade torchgeo-inr")
+        head, sec = net.header, net.sections
+        self.cfg = config_from_header(head.get("arch"), bands, 1 << 16, 1 << 16)
+        shapes = LatentGridModel(self.cfg, 1, 1, latents=False).decoder_shapes()
+        self.decoder = unpack_state(head.get("q"), sec, shapes)
+        self.basis = unpack_basis(head.get("qb"), {"bstep": _sec(sec, "bstep"), "bdata": _sec(sec, "bdata")},
+                                  self.cfg.components, bands)
+        self.log2_scale = unpack_array(_sec(sec, "scale"), "f2", bands, "scale").astype(np.float64)
+        self.mean = unpack_array(_sec(sec, "mean"), "f2", bands, "mean").astype(np.float64)
+        n = sum(self.cfg.channels)
+        self.lscale = unpack_array(_sec(sec, "lscale"), "<f4", n, "lscale").astype(np.float64)
+        self.lrange = unpack_array(_sec(sec, "lrange"), "<u2", n, "lrange").astype(np.int64)
+        if not (np.isfinite(self.lscale).all() and (self.lscale > 0).all() and (self.lrange >= 1).all()):
+            raise BitstreamError("latent-grid archive network has invalid latent models")
+        self.sha = bytes.fromhex(net.sha256)
+        lam = head.get("lam", 1.0)
+        self.lam = float(lam) if isinstance(lam, (int, float)) and 1e-6 <= lam <= 1e6 else 1.0
+
+    def models(self) -> list[list]:
+        return [[0, 0.0, float(np.float32(s)), -int(r), int(r)] for s, r in zip(self.lscale, self.lrange)]
+
+
+def _sec(sections: dict, name: str) -> bytes:
+    if name not in sections:
+        raise BitstreamError(f"latent-grid archive network has no section {name!r}")
+    return sections[name]
+
+
+def network(sha256: str, bands: int) -> _Network:
+    net = archive_network.get(sha256, "latent-grid")
+    return net.build(("latent-grid", bands), lambda: _Network(net, bands))
+
+
+def encode_chunk(codec, scene: Scene, target: Target, finish, device, progress: bool, t0: float):
+    """A chunk's stream against the archive network ``codec.network``: its latents fitted to the budget."""
+    import torch
+
+    from ..latent_grid.fit import RateDistortionLoss
+    from ..latent_grid.shared import FrozenSynthesisModel
+
+    bands, height, width = scene.shape
+    net = network(codec.network, bands)
+    flat = scene.data.reshape(bands, -1).astype(np.float64)
+    xc = flat / np.exp2(net.log2_scale)[:, None] - net.mean[:, None]
+    cfg = net.cfg
+    model = FrozenSynthesisModel(cfg, height, width, net.decoder, [np.log(s) for s in _split(net.lscale, cfg)])
+    model.to(device)
+    basis = torch.from_numpy(net.basis.astype(np.float32)).to(device)
+    loss = RateDistortionLoss(basis, torch.from_numpy(xc.astype(np.float32)).to(device), scene.data.size)
+    models = net.models()
+
+    def stream(deadzone: float = 0.0) -> bytes:
+        symbols = [s.cpu().numpy() for s in model.symbols(deadzone)]
+        symbols = [np.clip(s, m[3], m[4]) for s, m in zip(symbols, models)]
+        blob, _ = entropy.encode_tensors(symbols, models)
+        return finish({}, {"net": net.sha, "latents": blob})
+
+    return codec._fit_to_budget(model, loss, stream, target, device, progress, t0,
+                                {"network": codec.network, "config": {"shared": True}}, lam=net.lam,
+                                gain=CHUNK_GAIN, rate_rounds=CHUNK_RATE_ROUNDS, desired=CHUNK_DESIRED)
+
+
+def _split(values: np.ndarray, cfg: LatentConfig) -> list[np.ndarray]:
+    out, i = [], 0
+    for c in cfg.channels:
+        out.append(values[i : i + c])
+        i += c
+    return out
+
+
+def read_chunk(stream: bitstream.Stream, shape, device=None):
+    """The renderer of a chunk written against an archive network (which must be loaded in this process)."""
+    import torch
+
+    from .latent_grid_stream import LatentRenderer
+
+    bands, height, width = shape
+    sha = stream.section("net")
+    if len(sha) != 32:
+        raise BitstreamError(f"latent-grid chunk names its network with {len(sha)} bytes, not a sha256")
+    net = network(sha.hex(), bands)
+    cfg = net.cfg
+    if 2 ** (len(cfg.channels) - 1) > 2 * max(height, width):
+        raise BitstreamError("the archive network has more latent levels than this chunk has pixels")
+    device = torch.device("cpu") if device is None else torch.device(device)
+    model = LatentGridModel(cfg, height, width, latents=False)
+    model.load_decoder(net.decoder)
+    counts = [h * w for c, (h, w) in zip(cfg.channels, model.sizes) for _ in range(c)]
+    symbols = entropy.decode_tensors(stream.section("latents"), net.models(), counts)
+    model.to(device)
+    with torch.inference_mode():
+        coeffs = model.synthesize(model.grids_from_symbols(symbols, device)).double().reshape(cfg.components, -1)
+    if not torch.isfinite(coeffs).all():
+        raise BitstreamError("latent-grid chunk decodes to non-finite values")
+
+    def rows(values: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(values).to(device)
+
+    basis_t = torch.from_numpy(net.basis.astype(np.float64).T.copy()).to(device)
+    return LatentRenderer(coeffs, basis_t, rows(net.mean), torch.exp2(rows(net.log2_scale)), (bands, height, width))
