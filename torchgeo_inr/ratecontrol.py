@@ -238,6 +238,10 @@ def _meet_quality(target: Target, encode_at, quality, name: str) -> tuple[bytes,
     what = (f"its streams decoded to {min(reached):.2f}-{max(reached):.2f} dB over {len(attempts)} encodes "
             f"({', '.join(f'{a.psnr:.2f} dB at {target.bpppb_of(a.bytes):.3g}' for a in attempts if a.psnr)} bpppb)"
             if reached else "it wrote no stream")
+    if reached and min(reached) > top and floor > math.log2(PSNR_MIN_BPPPB):
+        what += "; even its smallest stream decodes above the range (a lower PSNR needs a smaller model)"
+    elif reached and max(reached) < goal:
+        what += "; more bytes did not bring it up to the range"
     raise RateError(
         f"{name} cannot reach a per-band PSNR in [{goal:g}, {top:g}] dB on this scene: {what}",
         smallest=None,
