@@ -38,8 +38,8 @@ NETWORK_STEPS = 3000
 #: How fast a chunk's fit moves its rate weight (the whole-scene fit: 0.3): a chunk's fit is short, and starts
 #: from the archive fit's weight, which suits the average tile, not this one.
 CHUNK_GAIN = 1.0
-#: Rounding-phase rounds a chunk may take to land nearer its budget (a whole scene: 3); a chunk is at most its
-#: budget whatever they do, and the archive's total is the promise.
+#: Rounding-phase rounds a chunk may take to land nearer its budget (a whole scene: 3); a chunk that still
+#: lands outside [0.9 b, b] is re-asked by :func:`~torchgeo_inr.ratecontrol.meet_target`, as every stream is.
 CHUNK_RATE_ROUNDS = 1
 #: A chunk's fit aims at this share of its budget, as a whole scene's does. Short fits over a frozen synthesis
 #: land under it (Indian Pines, 4 tiles at 0.1 bpppb: 0.087 bpppb, 42.01 dB); aiming at 1.1 spent more
