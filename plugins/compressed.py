@@ -78,6 +78,7 @@ from .band_dim import cube_dims, find_band_dim, wavelengths_of
 from .nodata import nodata_of
 from .progress import tile_done
 from .shared_network import FORM_ATTR as FORM_NETWORK  # a stream variable's shared network (shared=True)
+from .shared_network import form_network, load_form_network, share_plans
 
 #: Attribute (on the Dataset and on each stream variable) holding the JSON that rebuilds the input.
 META = "torchgeo_inr"
@@ -160,8 +161,6 @@ def is_lazy(form: xr.Dataset) -> bool:
 
 def nbytes(form: xr.Dataset) -> int:
     """Total bytes of every stream and shared network: what decode reads, nothing else."""
-    from .shared_network import form_network
-
     networks = sum(len(form_network(form[name]) or b"") for name in form_meta(form)["variables"])
     return networks + sum(len(s) for grid in streams_of(form).values() for s in grid.ravel())
 
@@ -256,8 +255,6 @@ def compress(
     ]
     settings = dict(codec=codec, bpppb=bpppb, psnr=psnr, device=device, options=options)
     if shared:
-        from .shared_network import share_plans
-
         share_plans(plans, settings, sample=sample, steps=network_steps, progress=progress,
                     network_options=network_options)
     _encode_all(plans, settings, progress, compute)
@@ -522,8 +519,6 @@ def decompress(form: xr.Dataset, *, lazy: bool | None = None, device=None, tiles
         pending = not isinstance(grid, np.ndarray)
         lazy_here = (meta["lazy"] or pending) if lazy is None else lazy
         per_task = tiles_per_task or (len(meta["chunks"][1]) if devices.is_accelerator(device) else 1)
-        from .shared_network import load_form_network
-
         load_form_network(form[name], name, meta.get("network"))  # once per process, checked by its sha256
         values = _decode_variable(grid, meta, name, lazy=lazy_here, device=device, tiles_per_task=per_task)
         attrs = {k: v for k, v in form[name].attrs.items() if k not in (META, FORM_NETWORK)}
