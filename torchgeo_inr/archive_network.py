@@ -107,8 +107,9 @@ def is_loaded(sha256: str) -> bool:
     return sha256 in _cache
 
 
-def get(sha256: str, codec: str | None = None) -> SharedNetwork:
-    """The network with this sha256 loaded in this process; a clear error when it is not."""
+def get(sha256: str, codec: str | None = None, newest: int | None = None) -> SharedNetwork:
+    """The network with this sha256 loaded in this process; a clear error when it is not, when it serves
+    another codec, or when its layout version is newer than ``newest`` (what the reading codec knows)."""
     net = _cache.get(sha256)
     if net is None:
         raise SharedNetworkError(
@@ -118,6 +119,9 @@ def get(sha256: str, codec: str | None = None) -> SharedNetwork:
         )
     if codec is not None and net.codec != codec:
         raise SharedNetworkError(f"shared network {sha256} serves codec {net.codec!r}, not {codec!r}")
+    if newest is not None and net.version > newest:
+        raise BitstreamError(f"{net.codec} archive network version {net.version} is newer than this "
+                             f"torchgeo-inr reads ({newest}); upgrade torchgeo-inr")
     return net
 
 

@@ -124,9 +124,6 @@ class _Network:
     def __init__(self, net: archive_network.SharedNetwork, bands: int):
         from .latent_grid_stream import config_from_header, unpack_basis
 
-        if net.version > NETWORK_VERSION:
-            raise BitstreamError(f"latent-grid archive network version {net.version} is newer than this "
-                                 f"torchgeo-inr reads ({NETWORK_VERSION}); upgrade torchgeo-inr")
         head, sec = net.header, net.sections
         self.cfg = config_from_header(head.get("arch"), bands, 1 << 16, 1 << 16)
         shapes = LatentGridModel(self.cfg, 1, 1, latents=False).decoder_shapes()
@@ -155,7 +152,7 @@ def _sec(sections: dict, name: str) -> bytes:
 
 
 def network(sha256: str, bands: int) -> _Network:
-    net = archive_network.get(sha256, "latent-grid")
+    net = archive_network.get(sha256, "latent-grid", NETWORK_VERSION)
     return net.build(("latent-grid", bands), lambda: _Network(net, bands))
 
 

@@ -72,10 +72,7 @@ def archive_base(sha256: str):
     """The base of a loaded archive network, built once per process (id ``archive``, its network's sha256)."""
     from ..siren.base import BaseNetworkError, load_base_bytes
 
-    net = archive_network.get(sha256, "meta-siren")
-    if net.version > NETWORK_VERSION:
-        raise BitstreamError(f"meta-siren archive network version {net.version} is newer than this torchgeo-inr "
-                             f"reads ({NETWORK_VERSION}); upgrade torchgeo-inr")
+    net = archive_network.get(sha256, "meta-siren", NETWORK_VERSION)
 
     def build():
         if "base" not in net.sections:
@@ -93,7 +90,7 @@ def archive_base(sha256: str):
 
 def archive_wavelengths(sha256: str, bands: int):
     """The array's wavelengths kept in the network, or None."""
-    net = archive_network.get(sha256, "meta-siren")
+    net = archive_network.get(sha256, "meta-siren", NETWORK_VERSION)
     if "wl" not in net.sections:
         return None
     return unpack_array(net.sections["wl"], "<f4", bands, "wl")

@@ -46,9 +46,6 @@ class _Network:
     """A loaded network, decoded once per process: basis (k, B), band log2 scales and means."""
 
     def __init__(self, net: archive_network.SharedNetwork, bands: int):
-        if net.version > NETWORK_VERSION:
-            raise BitstreamError(f"pca-jpeg2000-shared network version {net.version} is newer than this "
-                                 f"torchgeo-inr reads ({NETWORK_VERSION}); upgrade torchgeo-inr")
         head, sec = net.header, net.sections
         self.k = header_number(head, "k", int, 1, bands)
         missing = {"scale", "mean", "qstep", "qdata"} - set(sec)
@@ -61,7 +58,7 @@ class _Network:
 
 
 def _network(sha256: str, bands: int) -> _Network:
-    net = archive_network.get(sha256, "pca-jpeg2000-shared")
+    net = archive_network.get(sha256, "pca-jpeg2000-shared", NETWORK_VERSION)
     return net.build(("pca-jpeg2000-shared", bands), lambda: _Network(net, bands))
 
 
