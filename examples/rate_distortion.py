@@ -8,6 +8,14 @@ markdown table and writes ``results.csv``, ``rate_distortion.png`` and
 ``preview.png`` next to the streams. The same machinery runs ``torchgeo-inr demo``.
 
     python examples/rate_distortion.py --codecs jpeg2000,pca-jpeg2000 --out out/rate_distortion
+    python examples/rate_distortion.py --codecs latent-grid,pca-jpeg2000 --views q0,q1,q2,q3 --rates 0.05,0.1,0.2,0.5,1.0,2.0
+
+``--views``: the whole scene (``whole``), its four quadrants as separate
+scenes (``q0`` top left, ``q1`` top right, ``q2`` bottom left, ``q3`` bottom
+right; 73 x 73, overlapping by one row and column) and the built-in 56 x 56
+sample (``sample``): a choice that helps one view and hurts the others is not
+a gain. Each view gets its own table and files in ``OUT/VIEW``. ``--steps``
+sets every neural codec's step budget (default: each codec's own).
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ import platform
 from dataclasses import replace
 from pathlib import Path
 
-from torchgeo_inr.benchmark import format_table, run_table, save_results
+from torchgeo_inr.benchmark import fit_budgets, format_table, run_table, save_results
 from torchgeo_inr.cli import parse_codecs, parse_rates
 from torchgeo_inr.datasets.wavelengths import indian_pines_wavelengths
 from torchgeo_inr.io import read_mat
@@ -29,6 +37,7 @@ DEFAULT_DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data
 SCENE_FILE = Path("indian_pines") / "Indian_pines_corrected.mat"
 VARIABLE = "indian_pines_corrected"
 RATES = "0.05,0.1,0.2,0.5,1.0"
+VIEWS = ("whole", "q0", "q1", "q2", "q3", "sample")
 
 
 def default_data() -> Path:
@@ -51,16 +60,41 @@ def main() -> None:
     parser.add_argument("--rates", type=parse_rates, default=parse_rates(RATES), help=f"bpppb list (default {RATES})")
     parser.add_argument("--out", type=Path, default=Path("out/rate_distortion"), help="output folder (default ./out/rate_distortion)")
     parser.add_argument("--device", help="torch device for neural codecs (default: the codec's choice)")
+    parser.add_argument("--views", default="whole", help=f"comma-separated views of the scene: {', '.join(VIEWS)} (default whole)")
+    parser.add_argument("--steps", type=int, help="step budget of every neural codec (default: each codec's own)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args()
+    views = args.views.split(",")
+    if unknown := set(views) - set(VIEWS):
+        parser.error(f"unknown views {sorted(unknown)}; choose from {', '.join(VIEWS)}")
 
     # The .mat file carries no wavelengths; the preview needs them to pick its RGB bands.
     scene = replace(read_mat(args.data, VARIABLE), wavelengths=indian_pines_wavelengths())
     print(f"{args.data.name}: {scene}\n{machine()}\n")
-    results = run_table(scene, args.codecs, args.rates, args.out, device=args.device, progress=not args.no_progress)
-    print(format_table(results))
-    paths = save_results(scene, results, args.out, title="Indian Pines")
-    print(f"\nwrote {', '.join(str(p) for p in paths)}")
+    for name in views:
+        part = view(scene, name)
+        out = args.out if views == ["whole"] else args.out / name
+        results = run_table(part, args.codecs, args.rates, out, device=args.device, progress=not args.no_progress,
+                            options=fit_budgets(args.codecs, args.steps))
+        print(f"## {name}: {part.shape[1]} x {part.shape[2]}\n\n{format_table(results)}\n")
+        paths = save_results(part, results, out, title=f"Indian Pines ({name})")
+        print(f"wrote {', '.join(str(p) for p in paths)}\n")
+
+
+def view(scene, name: str):
+    """The whole scene, one of its quadrants (as its own scene) or the built-in sample."""
+    if name == "whole":
+        return scene
+    if name == "sample":
+        from torchgeo_inr.sample import load_sample
+
+        return load_sample()
+    _, height, width = scene.shape
+    size_y, size_x = (height + 1) // 2, (width + 1) // 2
+    row, col = divmod(int(name[1]), 2)
+    top, left = row * (height - size_y), col * (width - size_x)
+    return replace(scene, data=scene.data[:, top:top + size_y, left:left + size_x].copy(),
+                   mask=None if scene.mask is None else scene.mask[:, top:top + size_y, left:left + size_x].copy())
 
 
 if __name__ == "__main__":

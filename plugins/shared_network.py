@@ -21,6 +21,8 @@ workers load it too). ``pca-jpeg2000`` shares its basis through
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from torchgeo_inr import archive_network
@@ -137,15 +139,19 @@ def network_of(array) -> str | None:
     return None
 
 
-def sample_tiles(cube: np.ndarray, rows: list[int], cols: list[int], sample=None, wavelengths=None) -> list[Scene]:
+def sample_tiles(cube, rows: list[int], cols: list[int], sample=None, wavelengths=None) -> list[Scene]:
     """The tiles (bands, rows, columns) of ``cube`` cut by ``rows`` x ``cols`` that a network is fitted on.
 
-    ``sample``: None (all), a count (spread evenly over the grid, in row order) or a list of flat tile
-    indices. Tiles holding NaN are left out.
+    ``cube`` is (bands, rows, columns), or (..., bands, rows, columns) for many scenes (a time axis) cut
+    alike; a NumPy or Dask array: only the picked tiles are read (computed), one at a time, so an archive
+    larger than memory can be fitted on a sample of it. ``sample``: None (all), a count (spread evenly over
+    the tiles, scene by scene in row order) or a list of flat tile indices. Tiles holding NaN are left out.
     """
+    scenes = cube.reshape(-1, *cube.shape[-3:])
     r0 = np.concatenate([[0], np.cumsum(rows)])
     c0 = np.concatenate([[0], np.cumsum(cols)])
-    boxes = [(r0[i], r0[i + 1], c0[j], c0[j + 1]) for i in range(len(rows)) for j in range(len(cols))]
+    boxes = [(t, r0[i], r0[i + 1], c0[j], c0[j + 1])
+             for t in range(scenes.shape[0]) for i in range(len(rows)) for j in range(len(cols))]
     if sample is None:
         picked = range(len(boxes))
     elif isinstance(sample, (int, np.integer)):
@@ -156,8 +162,8 @@ def sample_tiles(cube: np.ndarray, rows: list[int], cols: list[int], sample=None
         picked = [int(i) for i in sample]
     tiles = []
     for i in picked:
-        a, b, c, d = boxes[i]
-        tile = np.asarray(cube[:, a:b, c:d], dtype=np.float32)
+        t, a, b, c, d = boxes[i]
+        tile = np.asarray(scenes[t, :, a:b, c:d], dtype=np.float32)
         if not np.isnan(tile).any():
             tiles.append(Scene.from_array(tile, wavelengths=wavelengths))
     if not tiles:
@@ -165,7 +171,7 @@ def sample_tiles(cube: np.ndarray, rows: list[int], cols: list[int], sample=None
     return tiles
 
 
-def fit_for_array(codec: str, options: dict, cube: np.ndarray, rows: list[int], cols: list[int], *, bpppb: float,
+def fit_for_array(codec: str, options: dict, cube, rows: list[int], cols: list[int], *, bpppb: float,
                   sample=None, wavelengths=None, steps=None, progress: bool = True,
                   network_options: dict | None = None) -> tuple[bytes, float, str]:
     """(network bytes, the chunks' own bpppb, the chunks' codec): one network for ``cube`` fitted on its tiles,
@@ -183,8 +189,11 @@ def fit_for_array(codec: str, options: dict, cube: np.ndarray, rows: list[int], 
         raise SceneError(f"codec {codec!r} cannot share a network across chunks (latent-grid, meta-siren and "
                          "pca-jpeg2000 can)")
     tiles = sample_tiles(cube, rows, cols, sample, wavelengths)
-    blob = chosen.fit_network(tiles, bpppb=bpppb, shape=cube.shape, chunks=len(rows) * len(cols), progress=progress,
-                              steps=steps)
+    scenes = cube.size // math.prod(cube.shape[-3:])
+    # many scenes: the network serves all their pixels, as one (bands, scenes x rows, columns) array would
+    shape = (cube.shape[-3], scenes * cube.shape[-2], cube.shape[-1])
+    blob = chosen.fit_network(tiles, bpppb=bpppb, shape=shape, chunks=scenes * len(rows) * len(cols),
+                              progress=progress, steps=steps)
     archive_network.load(blob)
     left = bpppb * cube.size / 8.0 - len(blob)
     if left <= 0:
@@ -203,7 +212,7 @@ def share_plans(plans: list[dict], settings: dict, *, sample=None, steps=None, p
 
     for plan in plans:
         rows, cols = plan["meta"]["chunks"]
-        cube = np.asarray(plan["data"])
+        cube = plan["data"]  # NumPy or Dask: the fit reads only the tiles it is fitted on
         options = dict(settings.get("options") or {})
         blob, chunk_bpppb, codec = fit_for_array(settings["codec"], options, cube, rows, cols,
                                                  bpppb=settings["bpppb"], sample=sample, wavelengths=plan["wavelengths"],

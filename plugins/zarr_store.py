@@ -4,7 +4,9 @@
   (all bands in a chunk, spatial tiles that divide the scene where possible),
   sets the codec on every hyperspectral variable and writes through Dask, one
   task per chunk, in parallel. Other variables (labels, masks) keep
-  xarray's default, lossless encoding.
+  xarray's default, lossless encoding. Into an array the store has
+  (``append_dim=``, ``region=``) it writes with the array's own codec and
+  shared network, and reports the rate of what it added (:func:`appended`).
 - :func:`verify`: decode every chunk of the arrays that use the codec and
   list the damaged ones by array and chunk key (sharded and Zarr v2 arrays
   included, where zarr cannot tell the codec which chunk it is decoding),
@@ -21,6 +23,7 @@ find the codec through its entry point.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import dataclass
 from itertools import product
@@ -33,12 +36,16 @@ from torchgeo_inr.registry import available_codecs
 
 from .zarr_codec import CODEC_NAME, InrCodec
 
-__all__ = ["DEFAULT_TILE", "DamagedChunk", "pick_tile", "read_intact", "record_written", "to_zarr", "verify"]
+__all__ = [
+    "DEFAULT_TILE", "DamagedChunk", "appended", "pick_tile", "read_intact", "record_written", "to_zarr", "verify",
+]
 
 #: Largest spatial tile (pixels per side) :func:`to_zarr` aims for.
 DEFAULT_TILE = 256
 #: Store key, beside an array's ``zarr.json``, of the record of which chunks were written.
 WRITTEN_RECORD = "torchgeo_inr_written.json"
+
+logger = logging.getLogger(__name__)
 
 
 def pick_tile(size: int, target: int = DEFAULT_TILE) -> int:
@@ -157,9 +164,10 @@ def to_zarr(
         ``latent-grid``, ``meta-siren``) on its tiles, store it once beside
         the array (:mod:`.shared_network`) and write each chunk as its own
         code only. ``bpppb`` is then the archive's rate, the network
-        included: the chunks get what it leaves. A variable that exists
-        already (``mode="a"``) keeps its network: appended chunks are coded
-        against it, with no refit.
+        included: the chunks get what it leaves. An array with leading
+        dimensions (``time``...) gets one network for all its scenes. A
+        variable the store has already keeps its network (see Appending
+        below): no refit.
     sample
         Tiles the shared network is fitted on: None (all), a count (spread
         over the grid) or a list of flat tile indices.
@@ -180,8 +188,22 @@ def to_zarr(
     Writes are whole chunks, in parallel on the active Dask scheduler (or
     ``distributed`` client). Appending along a dimension or writing a
     ``region`` that cuts a stored chunk raises
-    :class:`~torchgeo_inr.plugins.zarr_codec.PartialChunkWriteError`: a lossy
-    chunk is never decoded and encoded again.
+    :class:`~torchgeo_inr.plugins.zarr_codec.PartialChunkWriteError` before
+    anything is encoded: a lossy chunk is never decoded and encoded again.
+
+    Appending: with ``append_dim=`` (``mode="a"``; new scenes along
+    ``time``, new tiles along a spatial dimension) or ``region=``, a
+    variable the store has already keeps its codec, target, chunks and
+    shared network (``bpppb``, ``codec``, ``tile`` and ``shared`` apply to
+    new variables only): its new chunks are coded against the stored
+    network, which is neither refitted nor written again. The rate of what
+    the write added (the bytes of the chunks it wrote; bpppb = 8 x those
+    bytes / its new values; the network is not counted again, it was paid
+    when the array was written) is logged (logger
+    ``torchgeo_inr.plugins.zarr_store``, INFO), printed to stderr when
+    ``progress``, and kept in the array's record, read back with
+    :func:`appended`. With ``compute=False`` (or ``region="auto"``)
+    nothing is reported.
     """
     import xarray as xr
 
@@ -210,12 +232,19 @@ def to_zarr(
     encoding: dict = {}
     networks: dict = {}  # variable -> its shared network's bytes (shared=True)
     rechunked = {}
+    stored = _stored_arrays(store, zarr_format, kwargs)
+    boxes: dict = {}  # variable already in the store -> the region of it this write covers
     for name in names:
         plan = _plan_variable(ds, name, band_dim, explicit=explicit)
         if plan is None:
             continue
         bd, row, col = plan
         array = ds[name]
+        if name in stored:  # appending or a region: the array keeps its codec, chunks and network (no refit)
+            dims, unit = _stored_dims(stored[name]), stored[name].chunks
+            boxes[name] = _write_box(stored[name], dims, array, kwargs)
+            rechunked[name] = array.chunk(dict(zip(dims, unit)))
+            continue
         rows, cols = _tile_sizes(tile, row, col)
         chunks = {d: 1 for d in array.dims}
         pick = (lambda size, t: min(int(size), t)) if exact_tile else pick_tile
@@ -244,7 +273,7 @@ def to_zarr(
         encoding[name] = {**{k: v for k, v in array.encoding.items() if k in ("dtype", "_FillValue")}, **enc}
         # Dask chunks equal to the Zarr chunks: one task writes one whole chunk.
         rechunked[name] = array.chunk(chunks)
-    if not encoding:
+    if not rechunked:
         raise SceneError(
             f"no variable of this Dataset has a band dimension and two spatial ones (variables "
             f"{list(ds.data_vars)}); pass band_dim= or var="
@@ -254,19 +283,25 @@ def to_zarr(
     out = ds.assign(rechunked)
     for name in rechunked:  # the source's encoding (its chunks, compressors) must not fight ours
         out[name].encoding = {}
+    import zarr
+
     from .progress import job_progress
 
-    chunks_to_write = sum(out[name].data.npartitions for name in rechunked)
-    if networks:  # the networks go beside the arrays' metadata before any chunk is written (any scheduler)
-        return _write_shared(out, store, encoding, zarr_format, networks, list(rechunked), progress, kwargs)
-    with job_progress(chunks_to_write, "writing Zarr chunks", progress and kwargs.get("compute", True)):
-        written = out.to_zarr(store, encoding=encoding, zarr_format=zarr_format, **kwargs)
-    # compute=False: nothing is written yet (and a Delayed answers every getattr with another Delayed)
-    group = getattr(written, "zarr_group", None) if kwargs.get("compute", True) else None
-    if group is not None:
-        for name in rechunked:
-            record_written(group[name])
-    return written
+    compute = kwargs.pop("compute", True)
+    with job_progress(sum(out[n].data.npartitions for n in rechunked), "writing Zarr chunks", progress and compute):
+        if networks:  # the networks go beside the arrays' metadata before any chunk is written (any scheduler)
+            written = _write_shared(out, store, encoding, zarr_format, networks, kwargs)
+            if compute:
+                written.compute()
+        else:
+            written = out.to_zarr(store, encoding=encoding, zarr_format=zarr_format, compute=compute, **kwargs)
+    if not compute:  # nothing is written yet: no record, no report
+        return written
+    group = zarr.open_group(store, mode="r+", path=kwargs.get("group"), zarr_format=zarr_format)
+    for name in rechunked:
+        box = boxes.get(name)
+        record_written(group[name], None if box is None else _report(group[name], box, ds[name].size, progress))
+    return group.store if networks else written
 
 
 def _share(array, bd, row, col, chunks, settings, sample, steps, progress, zarr_format, network_options) -> dict:
@@ -276,10 +311,9 @@ def _share(array, bd, row, col, chunks, settings, sample, steps, progress, zarr_
 
     if zarr_format != 3:
         raise SceneError("shared networks are stored beside Zarr v3 arrays only (zarr_format=3)")
-    if array.ndim != 3:
-        raise SceneError(f"a shared network needs a (band, row, column) array, not dims {list(array.dims)}")
-    cube = np.asarray(array.transpose(bd, row, col).values)
-    sizes = [cube.shape[1], cube.shape[2]]
+    # NumPy or Dask, (..., band, row, column) (leading dims: scenes): the fit reads only the tiles it is fitted on
+    cube = array.transpose(..., bd, row, col).data
+    sizes = cube.shape[-2:]
     steps_rc = [chunks[row], chunks[col]]
     rows, cols = ([t] * (s // t) + ([s % t] if s % t else []) for s, t in zip(sizes, steps_rc))
     options = dict(settings["options"] or {})
@@ -294,25 +328,108 @@ def _share(array, bd, row, col, chunks, settings, sample, steps, progress, zarr_
             "wavelengths": None}
 
 
-def _write_shared(out, store, encoding, zarr_format, networks, names, progress, kwargs):
-    """Write metadata, then each network beside its array, then the chunks (they load the network from there)."""
+def _write_shared(out, store, encoding, zarr_format, networks, kwargs):
+    """Write the metadata, then each network beside its array; the chunks (which load the network from there)
+    are the returned Delayed."""
     import zarr
 
-    from .progress import job_progress
     from .shared_network import write_network
 
-    compute = kwargs.pop("compute", True)
     delayed = out.to_zarr(store, encoding=encoding, zarr_format=zarr_format, compute=False, **kwargs)
     group = zarr.open_group(store, mode="r+", path=kwargs.get("group"), zarr_format=zarr_format)
     for name, blob in networks.items():
         write_network(group[name], blob)
-    if not compute:
-        return delayed
-    with job_progress(sum(out[n].data.npartitions for n in names), "writing Zarr chunks", progress):
-        delayed.compute()
-    for name in names:
-        record_written(group[name])
-    return group.store
+    return delayed
+
+
+# -- writing into an array that exists (append_dim=, region=) ----------------------------
+def _stored_arrays(store, zarr_format, kwargs) -> dict:
+    """The store's arrays by name, when this write may go into them (``mode`` a, a- or r+, ``append_dim``,
+    ``region``); else none, and every variable is written anew."""
+    import zarr
+
+    if kwargs.get("mode") not in ("a", "a-", "r+") and kwargs.get("append_dim") is None and not kwargs.get("region"):
+        return {}
+    try:
+        group = zarr.open_group(store, mode="r", path=kwargs.get("group"), zarr_format=zarr_format)
+    except FileNotFoundError:  # zarr's GroupNotFoundError is one
+        return {}
+    return dict(group.arrays())
+
+
+def _stored_dims(array) -> list[str]:
+    """The array's dimension names (v3 metadata, v2's ``_ARRAY_DIMENSIONS``): its chunks, by the new data's dims."""
+    meta = array.metadata
+    return list(getattr(meta, "dimension_names", None) or array.attrs.get("_ARRAY_DIMENSIONS"))
+
+
+def _write_box(array, dims, new, kwargs) -> tuple[slice, ...] | None:
+    """The region (in ``array``'s axes) that writing ``new`` covers, or None when xarray finds it (``region="auto"``).
+
+    Refuses, before anything is fitted or written, a write that would cut a stored chunk (an append after a
+    ragged last chunk, a region off the chunk grid): that chunk would be decoded and encoded again."""
+    from .zarr_codec import PartialChunkWriteError
+
+    append_dim, region = kwargs.get("append_dim"), kwargs.get("region") or {}
+    box = []
+    for dim, size in zip(dims, array.shape, strict=True):
+        where = region.get(dim, slice(None)) if isinstance(region, dict) else "auto"
+        if not isinstance(where, slice):
+            return None
+        start = size if dim == append_dim else (where.start or 0)
+        box.append(slice(start, start + new.sizes[dim]))
+    stored = _stored_keys(array)
+    for coords in _chunk_coords(box, array.chunks):
+        key = array.metadata.encode_chunk_key(coords)
+        # the chunk holds [c u, min((c + 1) u, size)) once written; the write must cover all of that
+        cut = any(s.start > c * u or s.stop < min((c + 1) * u, max(n, s.stop))
+                  for s, c, u, n in zip(box, coords, array.chunks, array.shape, strict=True))
+        if cut and key in stored:
+            raise PartialChunkWriteError(
+                f"writing {new.name!r} at {dict(zip(dims, ((s.start, s.stop) for s in box)))} cuts the stored chunk "
+                f"{key!r} of array {array.path!r} (chunks {dict(zip(dims, array.chunks))}): it is lossy, and would "
+                "be decoded and encoded again. Append or write whole chunks.", array=array.path, key=key)
+    return tuple(box)
+
+
+def _chunk_coords(box, unit):
+    return product(*(range(s.start // u, -(-s.stop // u)) for s, u in zip(box, unit, strict=True)))
+
+
+def _report(array, box, values: int, progress: bool) -> dict:
+    """The rate of what this write put into ``array``: its chunks' bytes over its values (the network, paid when
+    the array was written, not again); logged, and shown beside the progress bar."""
+    import sys
+
+    from zarr.core.sync import sync
+
+    from .shared_network import network_of
+
+    store_path, nbytes, chunks = array.store_path, 0, 0
+    prefix = f"{store_path.path}/" if store_path.path else ""
+    for coords in _chunk_coords(box, array.chunks):
+        try:
+            nbytes += sync(store_path.store.getsize(prefix + array.metadata.encode_chunk_key(coords)))
+            chunks += 1
+        except FileNotFoundError:  # all fill value: not stored
+            pass
+    sha = network_of(array)
+    report = {"region": [[s.start, s.stop] for s in box], "chunks": chunks, "bytes": nbytes, "values": int(values),
+              "bpppb": 8.0 * nbytes / values, "network": sha}
+    message = (f"torchgeo-inr: wrote {chunks} chunks into array {array.path!r} at {report['region']}: {nbytes} bytes, "
+               f"{report['bpppb']:.4f} bpppb over its {values} new values"
+               + (f", coded against its stored network {sha[:12]} (not refitted)" if sha else ""))
+    logger.info(message)
+    if progress:
+        print(message, file=sys.stderr)
+    return report
+
+
+def appended(array) -> list[dict]:
+    """What each write into the existing ``array`` (a zarr array) put there, oldest first, as :func:`to_zarr`
+    reported it: ``region`` ([start, stop) per axis), ``chunks``, ``bytes``, ``values``, ``bpppb`` and the
+    ``network`` its chunks were coded against."""
+    return list(_read_record(array).get("appended", []))
 
 
 # -- checking a store --------------------------------------------------------------
@@ -371,40 +488,62 @@ def _stored_keys(array) -> set[str]:
     return {key[len(prefix) :] for key in sync(listing())}
 
 
-def record_written(array) -> None:
-    """Record, beside ``array``'s metadata, which of its chunks are stored now.
+def record_written(array, report: dict | None = None) -> None:
+    """Record, beside ``array``'s metadata, which of its chunks are stored now (and what a write into it added).
 
     :func:`to_zarr` calls it after writing. A chunk that is all fill value
     (or all NaN) is not stored, so only this record lets :func:`verify` tell
     a chunk deleted later (which would read as the fill value) from one that
-    was never written.
+    was never written. ``report`` (:func:`to_zarr`'s report of a write into
+    an existing array) is added to the record's list (:func:`appended`); if
+    the array has a record, only the chunks of that write's region are
+    looked at again, so a chunk deleted elsewhere before it is still found
+    missing.
     """
     from zarr.core.buffer import default_buffer_prototype
     from zarr.core.sync import sync
 
     unit, grid = _units(array)
     stored = _stored_keys(array)
-    keys = (array.metadata.encode_chunk_key(c) for c in product(*(range(g) for g in grid)))
-    record = {"grid": list(grid), "empty": [k for k in keys if k not in stored]}
+    old = _read_record(array) if report else {}
+    if old:  # a write into a recorded array: its region is looked at again, the rest keeps its record
+        box = tuple(slice(*r) for r in report["region"])
+        keys = {array.metadata.encode_chunk_key(c) for c in _chunk_coords(box, unit)}
+        empty = (set(old.get("empty", [])) - keys) | {k for k in keys if k not in stored}
+    else:
+        empty = (k for k in map(array.metadata.encode_chunk_key, product(*(range(g) for g in grid))) if k not in stored)
+    record = {"grid": list(grid), "empty": sorted(empty),
+              **({"appended": [*old.get("appended", []), report]} if report else {})}
     blob = default_buffer_prototype().buffer.from_bytes(json.dumps(record).encode("utf-8"))
-    store_path = array.store_path
-    key = f"{store_path.path}/{WRITTEN_RECORD}" if store_path.path else WRITTEN_RECORD
-    sync(store_path.store.set(key, blob))
+    sync(array.store_path.store.set(_record_key(array), blob))
+
+
+def _record_key(array) -> str:
+    path = array.store_path.path
+    return f"{path}/{WRITTEN_RECORD}" if path else WRITTEN_RECORD
+
+
+def _read_record(array) -> dict:
+    """The array's record of written chunks ({} when it has none); raises ValueError when it is damaged."""
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.sync import sync
+
+    blob = sync(array.store_path.store.get(_record_key(array), prototype=default_buffer_prototype()))
+    if blob is None:
+        return {}
+    record = json.loads(blob.to_bytes().decode("utf-8"))
+    if not isinstance(record, dict):
+        raise ValueError(f"it is a {type(record).__name__}, not an object")
+    return record
 
 
 def _missing(array) -> list[DamagedChunk]:
     """Chunks the array's record says were written but are not in the store (none without a record)."""
-    from zarr.core.buffer import default_buffer_prototype
-    from zarr.core.sync import sync
-
-    store_path = array.store_path
-    key = f"{store_path.path}/{WRITTEN_RECORD}" if store_path.path else WRITTEN_RECORD
-    blob = sync(store_path.store.get(key, prototype=default_buffer_prototype()))
-    if blob is None:
-        return []
     unit, grid = _units(array)
     try:
-        record = json.loads(blob.to_bytes().decode("utf-8"))
+        record = _read_record(array)
+        if not record:
+            return []
         empty = set(record["empty"])
         if record["grid"] != list(grid):
             return [DamagedChunk(array.path, WRITTEN_RECORD, f"the record is of a {record['grid']} grid, the array has {list(grid)}")]

@@ -4,12 +4,14 @@ Tiny synthetic stores (16 bands, 64 x 64, 2 x 2 chunks of 32) and tiny step
 budgets, so each test runs in seconds; quality bars are loose (the mean
 baseline plus a margin), what is checked is the mechanism: the network
 stored once and counted, one chunk read alone, swapped / deleted chunks and
-a damaged or missing network named.
+a damaged or missing network named, tiles and scenes appended against the
+stored network (no refit) with their rate reported.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -210,6 +212,103 @@ def test_appending_reuses_the_network(store, tmp_path, cube):
     archive_network.forget()
     back = xr.open_zarr(path, consolidated=False).reflectance.values[:, :TILE, :TILE]
     assert psnr_per_band(cube[:, TILE - 1 :: -1, :TILE], back) > mean_baseline(cube) + 10
+
+
+def test_appended_tiles_reuse_the_network_and_report_their_rate(store, tmp_path, cube, monkeypatch, caplog):
+    """``ds.inr.to_zarr(append_dim=...)``: new tiles are coded against the stored network (no fit, the same file),
+    round-trip, and the rate of what was appended is reported from its chunks' real bytes."""
+    from torchgeo_inr.plugins import shared_network
+    from torchgeo_inr.ratecontrol import Target
+
+    path = fresh_copy(store, tmp_path)
+    (net,) = network_files(path)
+    before, sha = net.read_bytes(), net.name.split(".")[-1]
+    budget = json.loads((path / "reflectance" / "zarr.json").read_text())["codecs"][0]["configuration"]["bpppb"]
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("appending fitted a network")
+
+    monkeypatch.setattr(shared_network, "fit_for_array", no_fit)
+    new = np.ascontiguousarray(cube[:, ::-1, :TILE])  # a new column of tiles
+    with caplog.at_level(logging.INFO, logger=zarr_store.__name__):
+        dataset(new).inr.to_zarr(path, codec="latent-grid", bpppb=BPPPB, shared=True, append_dim="x", progress=False,
+                                 consolidated=False)
+    assert network_files(path) == [net] and net.read_bytes() == before
+    added = [path / "reflectance" / "c" / "0" / str(i) / "2" for i in (0, 1)]
+    for chunk in added:  # latents against the stored network, each within the array's chunk budget
+        assert bitstream.unpack(chunk.read_bytes()).sections["net"].hex() == sha
+        size = Target(budget, None, SHAPE[0] * TILE * TILE)
+        assert size.min_bytes <= chunk.stat().st_size <= size.max_bytes
+    (report,) = zarr_store.appended(zarr.open(path, mode="r")["reflectance"])
+    nbytes = sum(c.stat().st_size for c in added)
+    assert report == {"region": [[0, 16], [0, 64], [64, 96]], "chunks": 2, "bytes": nbytes, "values": new.size,
+                      "bpppb": pytest.approx(8 * nbytes / new.size), "network": sha}
+    assert f"{8 * nbytes / new.size:.4f} bpppb" in caplog.text and "not refitted" in caplog.text
+    archive_network.forget()
+    back = xr.open_zarr(path, consolidated=False).reflectance.values
+    assert back.shape == (16, 64, 96) and psnr_per_band(new, back[:, :, 64:]) > mean_baseline(new) + 10
+    assert zarr_store.verify(path) == []
+
+
+def test_a_new_scene_appended_along_time_reuses_the_basis(tmp_path, cube, monkeypatch):
+    """(time, band, y, x): the network is fitted on the first scenes' tiles; a scene appended along ``time`` is
+    coded against it, with no fit, and reported; the array's record of written chunks is kept."""
+    from torchgeo_inr.plugins import shared_network
+
+    other = synthetic_cube(*SHAPE, seed=6)
+
+    def scenes(*cubes, start=0):
+        return xr.Dataset({"reflectance": (("time", "band", "y", "x"), np.stack(cubes))},
+                          coords={"time": np.arange(start, start + len(cubes))})
+
+    path = tmp_path / "t.zarr"
+    scenes(cube).inr.to_zarr(path, codec="pca-jpeg2000", bpppb=1.0, tile=TILE, shared=True, progress=False,
+                             consolidated=False)
+    (net,) = network_files(path)
+    monkeypatch.setattr(shared_network, "fit_for_array", None)  # any fit would fail
+    (path / "reflectance" / "c" / "0" / "0" / "0" / "1").unlink()  # lost before the append: still found after it
+    scenes(other, start=1).inr.to_zarr(path, append_dim="time", progress=False, consolidated=False)
+    assert network_files(path) == [net]
+    assert [(d.key, "missing" in d.error) for d in zarr_store.verify(path)] == [("c/0/0/0/1", True)]
+    (report,) = zarr_store.appended(zarr.open(path, mode="r")["reflectance"])
+    added = [f for f in (path / "reflectance" / "c" / "1").rglob("*") if f.is_file()]
+    assert report["chunks"] == len(added) == 4 and report["bytes"] == sum(f.stat().st_size for f in added)
+    archive_network.forget()
+    back = xr.open_zarr(path, consolidated=False).reflectance.values
+    assert back.shape == (2, *SHAPE) and psnr_per_band(other, back[1]) > mean_baseline(other) + 10
+
+
+def test_an_append_that_cuts_a_stored_chunk_is_refused(tmp_path, cube):
+    """After a ragged last chunk (40 columns in chunks of 32), appending would decode and re-encode that lossy
+    chunk: refused, naming it, before anything is encoded or written."""
+    from torchgeo_inr.plugins.zarr_codec import PartialChunkWriteError
+
+    path = tmp_path / "r.zarr"
+    dataset(cube[:, :, :40]).inr.to_zarr(path, codec="pca-jpeg2000", bpppb=1.0, tile=TILE, exact_tile=True,
+                                         shared=True, progress=False, consolidated=False)
+    stored = {f: f.read_bytes() for f in (path / "reflectance").rglob("*") if f.is_file()}
+    with pytest.raises(PartialChunkWriteError, match="cuts the stored chunk 'c/0/0/1'"):
+        dataset(cube[:, :, 40:]).inr.to_zarr(path, append_dim="x", progress=False, consolidated=False)
+    assert {f: f.read_bytes() for f in (path / "reflectance").rglob("*") if f.is_file()} == stored
+
+
+def test_the_fit_reads_only_the_sampled_tiles(tmp_path, cube):
+    """A Dask-backed array is not loaded whole to fit its network (it may be larger than memory): only the
+    sampled tiles are read."""
+    import dask.array as da
+
+    reads = []
+
+    def block(block_info=None):  # a source that says which of its blocks are read
+        box = block_info[None]["array-location"]
+        reads.append(box)
+        return cube[tuple(slice(*b) for b in box)]
+
+    source = da.map_blocks(block, chunks=((16,), (TILE, TILE), (TILE, TILE)), meta=np.empty((0, 0, 0), cube.dtype))
+    lazy = dataset(cube).assign(reflectance=(("band", "y", "x"), source))
+    lazy.inr.to_zarr(tmp_path / "s.zarr", codec="pca-jpeg2000", bpppb=1.0, tile=TILE, shared=True, sample=[3],
+                     compute=False, progress=False, consolidated=False)  # the fit now, the chunks when computed
+    assert reads == [[(0, 16), (TILE, 64), (TILE, 64)]]
 
 
 def test_pca_jpeg2000_with_a_shared_basis_fitted_on_a_sample(tmp_path, cube):

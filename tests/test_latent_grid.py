@@ -70,17 +70,16 @@ def test_damaged_and_tampered_streams_raise(latent_encoded):
         with pytest.raises(BitstreamError):
             compress.decode(data[:cut])
     s = bitstream.unpack(data)
-    arch, models = s.header["arch"], s.sections["lmodels"]
-    bad_scale = bytearray(models)
-    bad_scale[13:17] = np.array([-1.0], dtype="<f4").tobytes()  # first model's scale
+    arch, table = s.header["arch"], s.sections["lctx"]
     rng = np.random.default_rng(0)
     cases = [
         ({**s.header, "arch": {**arch, "channels": [10**6]}}, s.sections),
         ({**s.header, "arch": {**arch, "channels": arch["channels"] * 9}}, s.sections),
         ({**s.header, "arch": {**arch, "components": 10**6}}, s.sections),
         ({**s.header, "arch": {**arch, "hidden": arch["hidden"] + 1}}, s.sections),
-        (s.header, {**s.sections, "lmodels": models[:-17]}),
-        (s.header, {**s.sections, "lmodels": bytes(bad_scale)}),
+        (s.header, {**s.sections, "lctx": table[:-2]}),
+        ({**s.header, "lbound": 0}, s.sections),
+        ({**s.header, "lbound": 10**9}, s.sections),
         (s.header, {**s.sections, "latents": rng.integers(0, 256, 64, dtype=np.uint8).tobytes()}),
         (s.header, {**s.sections, "bstep": s.sections["bstep"][:-2]}),
         ({k: v for k, v in s.header.items() if k != "qb"}, s.sections),
@@ -150,3 +149,28 @@ def test_truncation_tilt_raises_the_mean_band_psnr_of_a_truncated_pca():
     tilt = truncation_tilt(cube, 3)
     assert tilt.shape == (12,) and 0 < np.abs(tilt).max() <= MAX_TILT
     assert mean_band_psnr_loss(tilt) < mean_band_psnr_loss(None) - 3.0  # measured: 5.2 dB
+
+
+def test_a_finer_latent_step_is_undone_by_the_first_layer():
+    """The under-budget knob: latents rounded on a finer grid, the synthesis's first layer scaled to match, give
+    the same coefficients before rounding, and more bytes and less error after."""
+    from torchgeo_inr.latent_grid.model import LatentConfig, LatentGridModel
+
+    torch.manual_seed(0)
+    model = LatentGridModel(LatentConfig(3, (4, 2), 8), 12, 10)
+    with torch.no_grad():
+        for z in model.latents:
+            z.normal_(0, 2)
+        model.refine.weight.normal_(0, 0.1)
+    exact = model.synthesize(list(model.latents))
+    scaled = model.synthesize([z / 0.6 for z in model.latents], model.stepped_decoder_state(0.6))
+    torch.testing.assert_close(scaled, exact, rtol=1e-5, atol=1e-5)
+
+    @torch.no_grad()
+    def rounded_error(step):
+        grids = model.grids_from_symbols([q.numpy() for q in model.symbols(0.0, step)], "cpu")
+        return float((model.synthesize(grids, model.stepped_decoder_state(step)) - exact).square().mean())
+
+    assert rounded_error(0.6) < rounded_error(1.0)
+    magnitude = [sum(int(q.abs().sum()) for q in model.symbols(0.0, step)) for step in (1.0, 0.6)]
+    assert magnitude[1] > magnitude[0]

@@ -6,9 +6,14 @@ Header: ``arch`` (components, latent channels per level, synthesis width),
 ``mean`` (per band, float16: the band's log2 scale and mean), ``bstep`` and
 ``bdata`` (the spectral basis, k x B, quantised per component, scaled so the
 network's outputs are of order one), ``qstep``/``qdata`` (the synthesis
-weights), ``latents`` (the rounded latents, one ANS-coded tensor per level
-and channel) and ``lmodels`` (each latent channel's entropy model, 17 bytes
-in binary).
+weights) and ``latents`` (the rounded latents, one ANS stream).
+
+Version 3 codes the latents under the context model
+(:mod:`torchgeo_inr.latent_grid.context_coding`): section ``lctx`` (per
+latent channel, its 1 + FEATURES weights as int16, multiples of 1/64) and
+header ``lbound`` (the largest symbol magnitude). Version 1 coded each level
+and channel with one Laplace: section ``lmodels`` (each channel's model, 17
+bytes in binary); it still reads.
 
 ``hiner`` streams of version 1 written in its former ``mode="latent"``
 have this very layout (plus ``"mode": "latent"`` in the header), so
@@ -27,6 +32,8 @@ from .. import bitstream, entropy
 from ..band_shift import lerp_rows
 from ..codec import Finish
 from ..errors import BitstreamError
+from ..latent_grid.context import FEATURES
+from ..latent_grid.context_coding import decode_levels, encode_levels
 from ..latent_grid.model import MAX_CHANNELS, MAX_HIDDEN, MAX_LEVELS, MAX_SYMBOL, LatentConfig, LatentGridModel
 from ..packing import header_number, pack_array, unpack_array
 from ..quantize import pack_state, unpack_state
@@ -103,19 +110,35 @@ def write_stream(
     weight_bits: int,
     finish: Finish,
     deadzone: float = 0.0,
+    step: float = 1.0,
 ) -> bytes:
-    """The whole stream of a fitted model, its latents rounded with ``deadzone``."""
-    state = {n: p.detach().float().cpu().numpy() for n, p in model.decoder_state().items()}
+    """The whole stream of a fitted model, its latents rounded with ``deadzone`` on a grid of ``step``."""
+    state = {n: p.detach().float().cpu().numpy() for n, p in model.stepped_decoder_state(step).items()}
     if not all(np.isfinite(v).all() for v in state.values()):
         raise FloatingPointError("the latent fit left non-finite weights")
     qhead, qsections = pack_state(state, {n: weight_bits for n in state})
-    symbols = [s.cpu().numpy() for s in model.symbols(deadzone)]
-    models = [_float32_model(entropy.fit_model(s)) for s in symbols]
-    blob, models = entropy.encode_tensors(symbols, models)
+    symbols = [s.cpu().numpy() for s in model.symbols(deadzone, step)]
     basis_head, basis_sections = basis
     header = {"arch": config_to_header(model.cfg), "q": qhead, "qb": basis_head}
-    sections = {**bands, **basis_sections, **qsections, "latents": blob, "lmodels": _pack_models(models)}
-    return finish(header, sections)
+    if len(model.context):
+        levels = _levels(symbols, model.cfg.channels)
+        weights = model.context_weights(levels)
+        blob, header["lbound"] = encode_levels(levels, weights)
+        latent_sections = {"latents": blob, "lctx": pack_array(np.concatenate(weights), "i2")}
+    else:
+        models = [_float32_model(entropy.fit_model(s)) for s in symbols]
+        blob, models = entropy.encode_tensors(symbols, models)
+        latent_sections = {"latents": blob, "lmodels": _pack_models(models)}
+    return finish(header, {**bands, **basis_sections, **qsections, **latent_sections})
+
+
+def _levels(planes: list, channels) -> list:
+    """Flat per-channel planes (finest level first) stacked into one (C, h, w) array per level."""
+    out, start = [], 0
+    for count in channels:
+        out.append(np.stack(planes[start:start + count]))
+        start += count
+    return out
 
 
 @dataclass
@@ -164,9 +187,16 @@ def read_renderer(stream: bitstream.Stream, shape, device=None) -> LatentRendere
     model.load_decoder(unpack_state(head.get("q"), stream.sections, model.decoder_shapes()))
     basis = unpack_basis(head.get("qb"), {"bstep": stream.section("bstep"), "bdata": stream.section("bdata")},
                          cfg.components, bands)
-    counts = [h * w for c, (h, w) in zip(cfg.channels, model.sizes) for _ in range(c)]
-    models = _unpack_models(stream.section("lmodels"), len(counts))
-    symbols = entropy.decode_tensors(stream.section("latents"), models, counts)
+    if "lctx" in stream.sections:  # version 3: the context model
+        bound = header_number(head, "lbound", int, 1, MAX_SYMBOL)
+        table = unpack_array(stream.section("lctx"), "i2", sum(cfg.channels) * (1 + FEATURES), "lctx")
+        table = np.split(table.astype(np.int64).reshape(-1, 1 + FEATURES), np.cumsum(cfg.channels)[:-1])
+        levels = decode_levels(stream.section("latents"), table, model.sizes, bound)
+        symbols = [plane for level in levels for plane in level]
+    else:
+        counts = [h * w for c, (h, w) in zip(cfg.channels, model.sizes) for _ in range(c)]
+        models = _unpack_models(stream.section("lmodels"), len(counts))
+        symbols = entropy.decode_tensors(stream.section("latents"), models, counts)
     if any(np.abs(s).max(initial=0) > MAX_SYMBOL for s in symbols):
         raise BitstreamError("latent symbols are out of range")
     model.to(device)

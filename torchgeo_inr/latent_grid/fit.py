@@ -23,6 +23,8 @@ from .model import LatentGridModel
 
 #: Steps between measurements of the real stream size.
 MEASURE_EVERY = 100
+#: Steps between recomputing the context model's features (they follow the rounded latents, which move slowly).
+FEATURES_EVERY = 10
 #: The latents' peak learning rate: they start at zero and must grow to the rate's magnitudes (on Indian
 #: Pines 0.15 beat 0.02-0.06 by 0.6 dB at 0.2 and at 0.5 bpppb; above about 0.3 rounding losses grow).
 LATENT_LR = 0.15
@@ -108,9 +110,10 @@ def fit_latent(
     """
     groups = [
         {"params": list(model.latents.parameters()), "lr": lr_latent},
-        {"params": list(model.log_scales.parameters()) + list(model.decoder_state().values()), "lr": lr},
+        {"params": model.entropy_parameters() + list(model.decoder_state().values()), "lr": lr},
     ]
-    state = {"lam": lam, "psnr": float("nan"), "bits": float("nan"), "correction": 0.0, "rounding": False, "mse": None}
+    state = {"lam": lam, "psnr": float("nan"), "bits": float("nan"), "correction": 0.0, "rounding": False, "mse": None,
+             "features": None}
 
     def rounding(step: int) -> bool:
         return phase == "ste" or fraction_done(step, steps) >= noise_fraction
@@ -124,7 +127,9 @@ def fit_latent(
         if state["rounding"]:
             params = {n: fake_quant(p, weight_bits) for n, p in model.decoder_state().items()}
         coeffs = model.synthesize(grids, params)
-        rate = model.rate_bits(grids)
+        if len(model.context) and (step % FEATURES_EVERY == 1 or state["features"] is None):
+            state["features"] = model.context_features(grids)
+        rate = model.rate_bits(grids, state["features"])
         mse = loss.band_mse(coeffs)
         state["bits"], state["mse"] = float(rate.detach()), mse.detach()
         return torch.log(mse).mean() + state["lam"] * rate / loss.n_values

@@ -25,9 +25,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .context import FEATURES, LOG2_RANGE, fit_bias, level_features, log2_scales, quantise_weights
 
 #: Sizes the model supports (a stream reader refuses headers beyond them: they bound what decode allocates).
 MAX_LEVELS = 8
@@ -114,6 +117,11 @@ def auto_config(bpppb: float, bands: int, height: int, width: int, side_share: f
             hidden, full, components = max(2.0, hidden * 0.8), max(1.0, full * 0.8), max(1, int(components * 0.8))
 
 
+def _channel_bits(values: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """:func:`laplace_bits` of each channel of (C, h, w) ``values``."""
+    return torch.stack([laplace_bits(v, s) for v, s in zip(values, scale)])
+
+
 def laplace_bits(values: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     """Bits of (noisy or rounded) ``values`` under a zero-mean Laplace quantised to unit bins.
 
@@ -133,7 +141,9 @@ def laplace_bits(values: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
 class LatentGridModel(nn.Module):
     """Latent grids (trainable, rounded in the stream) and the synthesis that decodes them."""
 
-    def __init__(self, cfg: LatentConfig, height: int, width: int, latents: bool = True):
+    def __init__(self, cfg: LatentConfig, height: int, width: int, latents: bool = True, context: bool = False):
+        """``context``: code the latents with :mod:`~torchgeo_inr.latent_grid.context` (each latent's scale from its
+        decoded neighbours) instead of one Laplace per channel (``log_scales``, what archive networks share)."""
         super().__init__()
         self.cfg, self.height, self.width = cfg, height, width
         self.sizes = cfg.grid_sizes(height, width)
@@ -141,6 +151,9 @@ class LatentGridModel(nn.Module):
         shapes = zip(cfg.channels, self.sizes) if latents else ()
         self.latents = nn.ParameterList([nn.Parameter(torch.zeros(1, c, h, w)) for c, (h, w) in shapes])
         self.log_scales = nn.ParameterList([nn.Parameter(torch.zeros(1, c, 1, 1)) for c in cfg.channels])
+        # per channel: a log2 scale and its slopes over the context features (context.FEATURES)
+        self.context = nn.ParameterList([nn.Parameter(torch.zeros(c, 1 + FEATURES)) for c in cfg.channels]
+                                        if context else [])
         cin, hid, k = sum(cfg.channels), cfg.hidden, cfg.components
         self.synthesis = nn.Sequential(
             nn.Conv2d(cin, hid, 1), nn.GELU(), nn.Conv2d(hid, hid, 1), nn.GELU(), nn.Conv2d(hid, k, 1)
@@ -156,6 +169,14 @@ class LatentGridModel(nn.Module):
         state.update({f"refine.{n}": p for n, p in self.refine.named_parameters()})
         return state
 
+    def stepped_decoder_state(self, step: float = 1.0) -> dict[str, torch.Tensor]:
+        """:meth:`decoder_state` for latents rounded with ``step`` (:meth:`symbols`): the upsampling is linear, so
+        the first layer's weights times ``step`` give the same synthesis before rounding."""
+        state = dict(self.decoder_state())
+        if step != 1.0:
+            state["synthesis.0.weight"] = state["synthesis.0.weight"] * step
+        return state
+
     def decoder_shapes(self) -> dict[str, tuple]:
         return {name: tuple(p.shape) for name, p in self.decoder_state().items()}
 
@@ -164,16 +185,19 @@ class LatentGridModel(nn.Module):
             for name, p in self.decoder_state().items():
                 p.copy_(torch.as_tensor(state[name], dtype=p.dtype))
 
-    def symbols(self, deadzone: float = 0.0) -> list[torch.Tensor]:
+    def symbols(self, deadzone: float = 0.0, step: float = 1.0) -> list[torch.Tensor]:
         """The rounded latents, one (H_l, W_l) integer grid per level and channel.
 
         ``deadzone`` in [0, 0.5) rounds magnitudes down when their fraction is
         below 0.5 + deadzone: fewer bits (more zeros) for a little distortion,
         the knob rate control turns when a stream comes out over budget.
+        ``step`` below 1 rounds the latents on a finer grid (more bits, less
+        rounding error), the knob it turns when a stream comes out under
+        budget; :meth:`stepped_decoder_state` undoes the scaling in the synthesis.
         """
         out = []
         for z in self.latents:
-            z = z.detach()
+            z = z.detach() / step
             q = torch.sign(z) * torch.floor((z.abs() + 0.5 - deadzone).clamp_min(0))
             q = q.clamp(-MAX_SYMBOL, MAX_SYMBOL).to(torch.int64)[0]
             out.extend(q[c] for c in range(q.shape[0]))
@@ -206,9 +230,36 @@ class LatentGridModel(nn.Module):
             return [z + (torch.round(z) - z).detach() for z in self.latents]
         return [torch.round(z) for z in self.latents]
 
-    def rate_bits(self, grids: list[torch.Tensor]) -> torch.Tensor:
-        """Estimated bits of the grids (a Laplace per level and channel, as the coder will fit)."""
-        return sum(laplace_bits(g, torch.exp(s)) for g, s in zip(grids, self.log_scales))
+    def entropy_parameters(self) -> list[nn.Parameter]:
+        """What the rate term trains besides the latents: the context weights, or the per-channel scales."""
+        return list((self.context if len(self.context) else self.log_scales).parameters())
+
+    def rate_bits(self, grids: list[torch.Tensor], features: list | None = None) -> torch.Tensor:
+        """Estimated bits of the grids: under the context model (its ``features``, from
+        :meth:`context_features`, may be a few steps old), or a Laplace per level and channel (as the coder
+        will fit)."""
+        if not len(self.context):
+            return sum(laplace_bits(g, torch.exp(s)) for g, s in zip(grids, self.log_scales))
+        features = self.context_features(grids) if features is None else features
+        return sum(laplace_bits(g[0], torch.exp2(log2_scales(w, f).clamp(*LOG2_RANGE)))
+                   for g, w, f in zip(grids, self.context, features))
+
+    def context_features(self, grids: list[torch.Tensor]) -> list:
+        """The context model's features of the rounded grids (constants: no gradient flows through them)."""
+        rounded = [torch.round(g.detach())[0] for g in grids]
+        return [level_features(r, rounded[i + 1] if i + 1 < len(rounded) else None) for i, r in enumerate(rounded)]
+
+    @torch.no_grad()
+    def context_weights(self, levels: list[np.ndarray]) -> list[np.ndarray]:
+        """The context weights as the stream stores them for these symbol ``levels`` (C, h, w), finest first: each
+        channel's bias fitted to its symbols (:func:`~torchgeo_inr.latent_grid.context.fit_bias`), then quantised."""
+        grids = [torch.from_numpy(np.asarray(g, np.float64)) for g in levels]
+        out = []
+        for level, weights in enumerate(self.context):
+            coarser = grids[level + 1] if level + 1 < len(grids) else None
+            fitted = fit_bias(weights.detach().cpu().double(), grids[level], coarser, _channel_bits)
+            out.append(quantise_weights(fitted.numpy()))
+        return out
 
     def grids_from_symbols(self, symbols: list, device) -> list[torch.Tensor]:
         """Decoded symbols (flat, one per level and channel) back into (1, c, H_l, W_l) grids."""

@@ -44,6 +44,10 @@ class TiledLatentModel(nn.Module):
         self.groups = nn.ModuleList(models)
         self.latents = nn.ParameterList([z for m in models for z in m.latents])
         self.log_scales = first.log_scales
+        self.context = first.context  # empty: an archive network shares one Laplace per latent channel
+
+    def entropy_parameters(self) -> list[nn.Parameter]:
+        return list(self.log_scales.parameters())
 
     def decoder_state(self) -> dict[str, torch.Tensor]:
         return self.groups[0].decoder_state()
@@ -67,7 +71,7 @@ class TiledLatentModel(nn.Module):
             out.append(y.transpose(0, 1).reshape(self.cfg.components, -1))  # (k, tiles x H x W)
         return torch.cat(out, dim=1)
 
-    def rate_bits(self, grids) -> torch.Tensor:
+    def rate_bits(self, grids, features=None) -> torch.Tensor:
         return sum(m.rate_bits(g) for m, g in zip(self.groups, grids))
 
     def peaks(self) -> list[float]:

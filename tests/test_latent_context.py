@@ -1,0 +1,83 @@
+"""The latents' context model and its coder (:mod:`torchgeo_inr.latent_grid.context`), on synthetic grids."""
+
+import numpy as np
+import pytest
+import torch
+
+from torchgeo_inr.errors import BitstreamError
+from torchgeo_inr.latent_grid.context import (
+    FEATURES, STEPS, UNITS, index_scale, level_features, log2_scales, quantise_weights, scale_indices, second_pass,
+)
+from torchgeo_inr.latent_grid.context_coding import decode_levels, encode_levels
+from torchgeo_inr.latent_grid.model import laplace_bits
+
+SIZES = [(9, 7), (5, 4), (3, 2), (2, 1), (1, 1)]
+
+
+def _levels(seed: int, channels=(3, 2, 2, 1, 1)) -> list[np.ndarray]:
+    """Latents whose spread varies over the scene: busy on the left, quiet on the right, in every level."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for c, (h, w) in zip(channels, SIZES):
+        spread = np.linspace(6.0, 0.2, w)[None, None, :]
+        out.append(np.round(rng.laplace(0, 1, (c, h, w)) * spread).astype(np.int64))
+    return out
+
+
+def test_levels_round_trip_bit_exactly():
+    levels = _levels(0)
+    rng = np.random.default_rng(1)
+    weights = [quantise_weights(rng.normal(0, 0.5, (len(g), 1 + FEATURES))) for g in levels]
+    blob, bound = encode_levels(levels, weights)
+    back = decode_levels(blob, weights, SIZES, bound)
+    assert bound == max(int(np.abs(g).max()) for g in levels)
+    for a, b in zip(levels, back):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_damaged_latents_raise():
+    levels = _levels(2)
+    weights = [quantise_weights(np.zeros((len(g), 1 + FEATURES))) for g in levels]
+    blob, bound = encode_levels(levels, weights)
+    with pytest.raises(BitstreamError):
+        decode_levels(blob[:-1], weights, SIZES, bound)  # not whole words
+    with pytest.raises(BitstreamError):
+        decode_levels(blob + bytes(8), weights, SIZES, bound)  # data left over
+
+
+def test_second_pass_sees_only_first_pass_neighbours():
+    level = torch.arange(2 * 5 * 6, dtype=torch.float32).reshape(2, 5, 6)
+    neighbours = level_features(level, None)[2]
+    second = second_pass(5, 6)
+    assert (neighbours[:, ~second] == 0).all()  # the first pass has no neighbour feature
+    changed = level.clone()
+    changed[:, second] += 100  # second-pass values never feed another second-pass latent's features
+    assert torch.equal(level_features(changed, None)[2][:, second], neighbours[:, second])
+
+
+def test_scale_indices_are_integer_arithmetic():
+    stored = np.array([[3 * UNITS, UNITS // 2, 0, 0, 0]])
+    feats = [np.array([[[0, 2]]]), *(np.zeros((1, 1, 2), np.int64) for _ in range(3))]
+    indices = scale_indices(stored, feats)
+    np.testing.assert_array_equal(indices, [[[3 * STEPS, 4 * STEPS]]])
+    assert 8.0 <= index_scale(int(indices[0, 0, 0])) < 2.0 ** (3 + 1 / STEPS)
+
+
+def test_fitted_context_costs_fewer_bits_than_one_scale_per_channel():
+    """The point of the model: where activity varies, scales that follow it code the latents in fewer bits."""
+    levels = [torch.from_numpy(g).float() for g in _levels(3)]
+    static = sum(laplace_bits(g, g.abs().mean().clamp_min(0.1)) for g in levels)
+    weights = [torch.zeros(len(g), 1 + FEATURES, requires_grad=True) for g in levels]
+    opt = torch.optim.Adam(weights, lr=0.05)
+    for _ in range(300):
+        opt.zero_grad()
+        bits = sum(laplace_bits(g, torch.exp2(log2_scales(w, level_features(g, levels[i + 1] if i + 1 < len(levels)
+                                                                             else None))))
+                   for i, (g, w) in enumerate(zip(levels, weights)))
+        bits.backward()
+        opt.step()
+    assert float(bits.detach()) < 0.95 * float(static)
+    # and the coder spends about what the model estimates
+    stored = [quantise_weights(w.detach().numpy()) for w in weights]
+    blob, _ = encode_levels([g.long().numpy() for g in levels], stored)
+    assert 8 * len(blob) < 1.05 * float(bits.detach()) + 64

@@ -1,0 +1,129 @@
+"""ANS coding of latent grids under the context model (:mod:`torchgeo_inr.latent_grid.context`).
+
+One ANS stream for all levels, in the decoder's order: levels coarsest
+first, a level's channels in order, each channel's first checkerboard pass,
+then its second. Within a pass, symbols are grouped by scale index (stable
+order) and each group is coded with that index's table: a zero-mean Laplace
+over [-bound, bound] as integer counts, so that both sides build the same
+model from the same integers (a float probability one ulp apart on another
+machine could otherwise change the coder's fixed-point model). A table
+lookup decodes about eight times faster than constriction's parametric
+Laplace. The encoder computes every index at once from the known grids; the
+decoder half a channel at a time, from what it has decoded.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from ..errors import BitstreamError
+from .context import LOG2_RANGE, STEPS, UNITS, index_scale, level_features, scale_indices, second_pass
+
+#: Each table's counts sum to about this (every symbol in range gets at least one).
+_TOTAL = 2**20
+
+
+@lru_cache(maxsize=512)
+def _table(index: int, bound: int):
+    """The categorical model of scale index ``index`` over symbols -bound..bound (cached per process)."""
+    import constriction
+
+    scale = index_scale(index)
+    edges = np.arange(-bound, bound + 2, dtype=np.float64) - 0.5
+    cdf = np.where(edges < 0, 0.5 * np.exp(np.minimum(edges, 0) / scale), 1 - 0.5 * np.exp(-np.maximum(edges, 0) / scale))
+    counts = np.maximum(1.0, np.floor(np.diff(cdf) * _TOTAL + 0.5))
+    return constriction.stream.model.Categorical(counts / counts.sum(), perfect=False)
+
+
+def _groups(indices: np.ndarray):
+    """(scale index, positions) in the order both sides compute."""
+    order = np.argsort(indices, kind="stable")
+    used, starts = np.unique(indices[order], return_index=True)
+    ends = np.append(starts[1:], len(order))
+    return [(int(i), order[s:e]) for i, s, e in zip(used, starts, ends)]
+
+
+def encode_levels(levels: list[np.ndarray], weights: list[np.ndarray]) -> tuple[bytes, int]:
+    """(ANS bytes, symbol bound) of integer grids (C, h, w), finest first, under stored ``weights`` (C, 5) each."""
+    import constriction
+
+    bound = max(1, max(int(np.abs(g).max(initial=0)) for g in levels))
+    groups = []  # (symbols shifted to 0..2 bound, scale index), in decode order
+    for index in reversed(range(len(levels))):
+        level = torch.from_numpy(np.asarray(levels[index], np.int64))
+        coarser = torch.from_numpy(np.asarray(levels[index + 1], np.int64)) if index + 1 < len(levels) else None
+        indices = scale_indices(weights[index], [f.numpy() for f in level_features(level, coarser)])
+        second = second_pass(*level.shape[1:]).numpy()
+        for channel in range(level.shape[0]):
+            for mask in (~second, second):
+                symbols = levels[index][channel][mask] + bound
+                groups.extend((symbols[at], i) for i, at in _groups(indices[channel][mask]))
+    coder = constriction.stream.stack.AnsCoder()
+    for symbols, i in reversed(groups):  # ANS is a stack
+        coder.encode_reverse(symbols.astype(np.int32), _table(i, bound))
+    return np.ascontiguousarray(coder.get_compressed(), dtype="<u4").tobytes(), bound
+
+
+def decode_levels(blob: bytes, weights: list[np.ndarray], sizes: list[tuple[int, int]], bound: int) -> list[np.ndarray]:
+    """Inverse of :func:`encode_levels`: grids (C, h, w) int64, finest first; damage raises BitstreamError.
+
+    The features are those of :func:`~torchgeo_inr.latent_grid.context.level_features`, computed in numpy one
+    channel at a time and only where they are new (the round-trip tests hold the two to each other).
+    """
+    import constriction
+
+    if len(blob) % 4:
+        raise BitstreamError(f"latents section has {len(blob)} bytes, not a whole number of words")
+    try:
+        coder = constriction.stream.stack.AnsCoder(np.frombuffer(blob, dtype="<u4").astype(np.uint32))
+    except ValueError as err:  # e.g. a last word of zero, which no encoder writes
+        raise BitstreamError(f"latents section is damaged: {err}") from None
+
+    def decode(units: np.ndarray) -> np.ndarray:
+        indices = np.clip(units // (UNITS // STEPS), LOG2_RANGE[0] * STEPS, LOG2_RANGE[1] * STEPS - 1)
+        values = np.empty(indices.size, np.int64)
+        for i, at in _groups(indices):
+            values[at] = _decode(coder, _table(i, bound), at.size)
+        return values - bound
+
+    levels: list = [None] * len(sizes)
+    for index in reversed(range(len(sizes))):
+        (height, width), table = sizes[index], weights[index]
+        level = np.zeros((len(table), height, width), np.int64)
+        parent = np.zeros((height, width), np.int64)
+        if index + 1 < len(sizes):
+            total = np.abs(levels[index + 1]).sum(0)
+            parent = total.repeat(2, 0).repeat(2, 1)[:height, :width]
+        parent = _activity(parent.reshape(-1))
+        second = second_pass(height, width).numpy().reshape(-1)
+        first_at, second_at = np.flatnonzero(~second), np.flatnonzero(second)
+        earlier = np.zeros(height * width, np.int64)
+        for channel, w in enumerate(table):
+            plane = level[channel].reshape(-1)
+            base = w[0] + w[1] * parent + w[2] * _activity(earlier)
+            plane[first_at] = decode(base[first_at])
+            padded = np.pad(np.abs(level[channel]), 1)
+            around = padded[:-2, 1:-1] + padded[2:, 1:-1] + padded[1:-1, :-2] + padded[1:-1, 2:]
+            plane[second_at] = decode(base[second_at] + w[3] * _activity(around.reshape(-1)[second_at]) + w[4])
+            earlier += np.abs(plane)
+        levels[index] = level
+    if not coder.is_empty():
+        raise BitstreamError("latents section has data left after the last symbol: it is damaged")
+    return levels
+
+
+def _activity(sums: np.ndarray) -> np.ndarray:
+    """:func:`~torchgeo_inr.latent_grid.context.activity` in numpy."""
+    return np.frexp(sums.astype(np.float64))[1].astype(np.int64)
+
+
+def _decode(coder, model, count: int) -> np.ndarray:
+    try:
+        return np.asarray(coder.decode(model, count))
+    except BaseException as err:  # a Rust panic (pyo3 PanicException) is a BaseException
+        if isinstance(err, (KeyboardInterrupt, SystemExit, MemoryError)):
+            raise
+        raise BitstreamError(f"latents section is damaged: {err}") from None
