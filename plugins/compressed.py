@@ -451,7 +451,8 @@ def encode_tile(
     if network_blob is not None:
         from torchgeo_inr import archive_network
 
-        archive_network.load(network_blob)
+        if not archive_network.is_loaded(options["network"]):  # once per process, not a hash per tile
+            archive_network.load(network_blob)
     block = np.asarray(block)
     masked = None
     if np.issubdtype(block.dtype, np.floating):

@@ -217,10 +217,10 @@ def share_plans(plans: list[dict], settings: dict, *, sample=None, steps=None, p
         blob, chunk_bpppb, codec = fit_for_array(settings["codec"], options, cube, rows, cols,
                                                  bpppb=settings["bpppb"], sample=sample, wavelengths=plan["wavelengths"],
                                                  steps=steps, progress=progress, network_options=network_options)
-        plan["settings"] = {**settings, "codec": codec, "bpppb": chunk_bpppb,
-                            "options": {**options, "network": digest(blob)}}
+        sha = digest(blob)
+        plan["settings"] = {**settings, "codec": codec, "bpppb": chunk_bpppb, "options": {**options, "network": sha}}
         plan["network"] = blob
-        plan["meta"]["network"] = digest(blob)
+        plan["meta"]["network"] = sha
         plan["wavelengths"] = None  # the network holds what tiles share; the form keeps them as coordinates
 
 

@@ -355,13 +355,14 @@ class ErrorBoundCodec(Codec):
                 raise BitstreamError("steps section holds non-positive steps")
             snaps = np.where(bounds > 0, 0.0, steps)
             low, high = -math.inf, math.inf
-        plan = near_lossless.Plan(tuple(shape), steps, snaps, valid, side, reference, low, high)
         words, raw = stream.section("residual"), stream.section("residual_bits")
+        layout = near_lossless if stream.codec_version >= 2 else near_lossless_v1
+        plan = layout.Plan(tuple(shape), steps, snaps, valid, side, reference, low, high)
         if stream.codec_version >= 2:
             recon = near_lossless.decode(plan, stream.section("coefficients"), words, raw)
         else:
             coefficients = _unpack_coefficients_v1(stream.section("coefficients"), bands)
-            recon = near_lossless_v1.decode(near_lossless_v1.Plan(*vars(plan).values()), coefficients, words, raw)
+            recon = near_lossless_v1.decode(plan, coefficients, words, raw)
         out = recon.astype(np.float32).reshape(-1)
         count = header_number(head, "exceptions", int, low=0, high=bands * height * width)
         if count:

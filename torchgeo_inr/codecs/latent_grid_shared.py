@@ -83,15 +83,13 @@ def fit_network(codec, tiles: list[Scene], *, bpppb: float, shape, chunks: int, 
     data = LatentData(Scene.from_array(flat[:, None, :]), cfg.components, device, tilt=cfg.tilt)
     loss = RateDistortionLoss(data.basis, data.target, flat.size)
 
-    def blob() -> bytes:
-        return pack_network(model, data, codec.weight_bits)
-
+    size = len(pack_network(model, data, codec.weight_bits))  # before the fit: the weights' count sets it
     budget = bpppb * bands * height * width / 8.0
-    left = budget - len(blob()) - CHUNK_OVERHEAD * chunks
+    left = budget - size - CHUNK_OVERHEAD * chunks
     if left <= 0:
         from ..errors import RateError
 
-        raise RateError(f"latent-grid: the archive network ({len(blob())} bytes) and the chunks' headers are over "
+        raise RateError(f"latent-grid: the archive network ({size} bytes) and the chunks' headers are over "
                         f"the archive's budget of {budget:.0f} bytes", smallest=int(budget - left))
     share = flat.shape[1] / (height * width)  # the sampled tiles' part of the array
     fit = fit_latent(model, loss, target_bits=8.0 * 0.95 * left * share, steps=steps or NETWORK_STEPS,
@@ -188,11 +186,8 @@ def encode_chunk(codec, scene: Scene, target: Target, finish, device, progress: 
 
 
 def _split(values: np.ndarray, cfg: LatentConfig) -> list[np.ndarray]:
-    out, i = [], 0
-    for c in cfg.channels:
-        out.append(values[i : i + c])
-        i += c
-    return out
+    """Per-channel values (all levels) into one array per level."""
+    return np.split(values, np.cumsum(cfg.channels)[:-1])
 
 
 def read_chunk(stream: bitstream.Stream, shape, device=None):

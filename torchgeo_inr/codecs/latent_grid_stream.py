@@ -33,7 +33,7 @@ from ..band_shift import lerp_rows
 from ..codec import Finish
 from ..errors import BitstreamError
 from ..latent_grid.context import FEATURES
-from ..latent_grid.context_coding import decode_levels, encode_levels
+from ..latent_grid.context_coding import decode_levels, encode_levels, features_of
 from ..latent_grid.model import MAX_CHANNELS, MAX_HIDDEN, MAX_LEVELS, MAX_SYMBOL, LatentConfig, LatentGridModel
 from ..packing import header_number, pack_array, unpack_array
 from ..quantize import pack_state, unpack_state
@@ -122,8 +122,9 @@ def write_stream(
     header = {"arch": config_to_header(model.cfg), "q": qhead, "qb": basis_head}
     if len(model.context):
         levels = _levels(symbols, model.cfg.channels)
-        weights = model.context_weights(levels)
-        blob, header["lbound"] = encode_levels(levels, weights)
+        features = features_of(levels)
+        weights = model.context_weights(levels, features)
+        blob, header["lbound"] = encode_levels(levels, weights, features)
         latent_sections = {"latents": blob, "lctx": pack_array(np.concatenate(weights), "i2")}
     else:
         models = [_float32_model(entropy.fit_model(s)) for s in symbols]

@@ -75,6 +75,11 @@ def level_features(level: torch.Tensor, coarser: torch.Tensor | None) -> list[to
     return [parent[None], earlier, activity(neighbour_sums(magnitudes)) * second, second[None]]
 
 
+def pyramid_features(levels: list[torch.Tensor]) -> list[list[torch.Tensor]]:
+    """:func:`level_features` of every level (C, h, w), finest first, each with the coarser level as its parent."""
+    return [level_features(g, levels[i + 1] if i + 1 < len(levels) else None) for i, g in enumerate(levels)]
+
+
 def log2_scales(weights: torch.Tensor, features: list) -> torch.Tensor:
     """log2 scale of each latent (C, h, w): weights (C, 1 + FEATURES) over the feature planes."""
     out = weights[:, 0, None, None]
@@ -83,15 +88,15 @@ def log2_scales(weights: torch.Tensor, features: list) -> torch.Tensor:
     return out
 
 
-def fit_bias(weights: torch.Tensor, level: torch.Tensor, coarser: torch.Tensor | None, bits) -> torch.Tensor:
-    """``weights`` (C, 1 + FEATURES) with each channel's bias set for the symbols it will code, ``level`` (C, h, w).
+def fit_bias(weights: torch.Tensor, level: torch.Tensor, feats: list[torch.Tensor], bits) -> torch.Tensor:
+    """``weights`` (C, 1 + FEATURES) with each channel's bias set for the symbols it will code, ``level`` (C, h, w)
+    with its :func:`level_features` ``feats``.
 
     Training moves the bias slowly (and not at all in a short fit), so the
     writer offers a second: the maximum-likelihood Laplace scale given the
     slopes, ``mean(|x| / relative scale)``; per channel, the one of the two
     that codes the symbols in fewer bits (``bits(values, scales)``, per channel) wins.
     """
-    feats = level_features(level, coarser)
     relative = torch.exp2(log2_scales(torch.cat([torch.zeros_like(weights[:, :1]), weights[:, 1:]], 1), feats))
     ml = torch.log2((level.abs() / relative).mean((1, 2)).clamp_min(2.0**LOG2_RANGE[0]))
     options = [weights, torch.cat([ml[:, None], weights[:, 1:]], 1)]

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ..errors import BitstreamError
-from .context import LOG2_RANGE, STEPS, UNITS, index_scale, level_features, scale_indices, second_pass
+from .context import LOG2_RANGE, STEPS, UNITS, index_scale, pyramid_features, scale_indices, second_pass
 
 #: Each table's counts sum to about this (every symbol in range gets at least one).
 _TOTAL = 2**20
@@ -46,18 +46,25 @@ def _groups(indices: np.ndarray):
     return [(int(i), order[s:e]) for i, s, e in zip(used, starts, ends)]
 
 
-def encode_levels(levels: list[np.ndarray], weights: list[np.ndarray]) -> tuple[bytes, int]:
-    """(ANS bytes, symbol bound) of integer grids (C, h, w), finest first, under stored ``weights`` (C, 5) each."""
+def features_of(levels: list[np.ndarray]) -> list[list[torch.Tensor]]:
+    """:func:`~torchgeo_inr.latent_grid.context.level_features` (int64) of integer grids (C, h, w), finest first:
+    computed once per stream, for the weights' bias fit and for the coder."""
+    return pyramid_features([torch.from_numpy(np.asarray(g, np.int64)) for g in levels])
+
+
+def encode_levels(levels: list[np.ndarray], weights: list[np.ndarray], features: list | None = None) -> tuple[bytes, int]:
+    """(ANS bytes, symbol bound) of integer grids (C, h, w), finest first, under stored ``weights`` (C, 5) each;
+    ``features``: :func:`features_of` the grids, when the caller has them."""
     import constriction
+
+    features = features_of(levels) if features is None else features
 
     bound = max(1, max(int(np.abs(g).max(initial=0)) for g in levels))
     groups = []  # (symbols shifted to 0..2 bound, scale index), in decode order
     for index in reversed(range(len(levels))):
-        level = torch.from_numpy(np.asarray(levels[index], np.int64))
-        coarser = torch.from_numpy(np.asarray(levels[index + 1], np.int64)) if index + 1 < len(levels) else None
-        indices = scale_indices(weights[index], [f.numpy() for f in level_features(level, coarser)])
-        second = second_pass(*level.shape[1:]).numpy()
-        for channel in range(level.shape[0]):
+        indices = scale_indices(weights[index], [f.numpy() for f in features[index]])
+        second = second_pass(*levels[index].shape[1:]).numpy()
+        for channel in range(len(levels[index])):
             for mask in (~second, second):
                 symbols = levels[index][channel][mask] + bound
                 groups.extend((symbols[at], i) for i, at in _groups(indices[channel][mask]))

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .context import FEATURES, LOG2_RANGE, fit_bias, level_features, log2_scales, quantise_weights
+from .context import FEATURES, LOG2_RANGE, fit_bias, log2_scales, pyramid_features, quantise_weights
 
 #: Sizes the model supports (a stream reader refuses headers beyond them: they bound what decode allocates).
 MAX_LEVELS = 8
@@ -246,18 +246,17 @@ class LatentGridModel(nn.Module):
 
     def context_features(self, grids: list[torch.Tensor]) -> list:
         """The context model's features of the rounded grids (constants: no gradient flows through them)."""
-        rounded = [torch.round(g.detach())[0] for g in grids]
-        return [level_features(r, rounded[i + 1] if i + 1 < len(rounded) else None) for i, r in enumerate(rounded)]
+        return pyramid_features([torch.round(g.detach())[0] for g in grids])
 
     @torch.no_grad()
-    def context_weights(self, levels: list[np.ndarray]) -> list[np.ndarray]:
-        """The context weights as the stream stores them for these symbol ``levels`` (C, h, w), finest first: each
-        channel's bias fitted to its symbols (:func:`~torchgeo_inr.latent_grid.context.fit_bias`), then quantised."""
-        grids = [torch.from_numpy(np.asarray(g, np.float64)) for g in levels]
+    def context_weights(self, levels: list[np.ndarray], features: list) -> list[np.ndarray]:
+        """The context weights as the stream stores them for these symbol ``levels`` (C, h, w), finest first, and
+        their features (:func:`~torchgeo_inr.latent_grid.context_coding.features_of`): each channel's bias fitted
+        to its symbols (:func:`~torchgeo_inr.latent_grid.context.fit_bias`), then quantised."""
         out = []
-        for level, weights in enumerate(self.context):
-            coarser = grids[level + 1] if level + 1 < len(grids) else None
-            fitted = fit_bias(weights.detach().cpu().double(), grids[level], coarser, _channel_bits)
+        for weights, level, feats in zip(self.context, levels, features):
+            fitted = fit_bias(weights.detach().cpu().double(), torch.from_numpy(np.asarray(level, np.float64)),
+                              [f.double() for f in feats], _channel_bits)
             out.append(quantise_weights(fitted.numpy()))
         return out
 
