@@ -161,21 +161,27 @@ class PCAJPEG2000Codec(Codec):
         bands, height, width = data.shape
         log2_scale = log2_scale.astype(np.float16)
         scale = np.exp2(log2_scale.astype(np.float64))
-        x = data.reshape(bands, -1).astype(np.float64) / scale[:, None]
+        # In place where the arrays are scene-sized: fresh pages cost more than the arithmetic here.
+        x = np.empty((bands, height * width))
+        x.reshape(data.shape)[...] = data
+        x /= scale[:, None]
         mean = x.mean(axis=1).astype(np.float16)
-        xc = x - mean.astype(np.float64)[:, None]
-        eigval, eigvec = np.linalg.eigh(xc @ xc.T)
+        x -= mean.astype(np.float64)[:, None]
+        eigval, eigvec = np.linalg.eigh(x @ x.T)
         basis = eigvec[:, np.argsort(eigval)[::-1][:k]]
         top = 2 ** (self.basis_bits - 1) - 1
         basis_scale = (np.abs(basis).max(axis=0) / top).astype(np.float32)
         basis_scale[basis_scale == 0] = 1.0
         basis_q = np.rint(basis / basis_scale).astype(np.int8)
         basis_hat = basis_q * basis_scale.astype(np.float64)
-        # Least squares on the quantised basis (near-orthonormal, so the normal equations are well posed).
-        comps = np.linalg.solve(basis_hat.T @ basis_hat, basis_hat.T @ xc)
+        # Least squares on the quantised basis (near-orthonormal, so the normal equations are well posed),
+        # its k x bands pseudo-inverse first: one product with the data instead of a solve against it.
+        comps = np.linalg.solve(basis_hat.T @ basis_hat, basis_hat.T) @ x
         offset = comps.min(axis=1).astype(np.float32)  # stored as float32: planes are coded against it
         step = float(np.float32(max((comps.max(axis=1) - offset).max() / _U16, 1e-12)))
-        planes = np.rint((comps - offset[:, None]) / step).clip(0, _U16).astype(np.uint16)
+        comps -= offset[:, None]
+        comps /= step
+        planes = np.rint(comps, out=comps).clip(0, _U16, out=comps).astype(np.uint16)
         planes = planes.reshape(k, height, width).transpose(1, 2, 0)
         planes = np.ascontiguousarray(planes[..., 0] if k == 1 else planes)
         return _Layout(k, step, planes, basis_q, basis_scale, mean, offset, log2_scale)
