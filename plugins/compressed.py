@@ -42,7 +42,12 @@ streams, so compute it first.
 
 Decoding runs on the CPU unless ``device=`` (or :mod:`.device`'s
 process-wide choice, :mod:`.decode_device`) names another; with a GPU, each Dask task decodes a
-row of tiles (``tiles_per_task``) rather than one.
+row of tiles (``tiles_per_task``) rather than one. Where one call decodes several tiles (a row per
+task, or an eager decode's whole grid) and they are latent-grid chunks of a shared network, their
+latents are entropy-decoded one by one and tiles of one shape share one forward pass of the
+network (:func:`~torchgeo_inr.codecs.latent_grid_batch.decode_chunks`); the values are those of
+one tile at a time (within 1e-6 relative: a batched convolution may round otherwise), and a damaged
+tile still raises its own error, naming it.
 
 Bad values: NaN (floats) and a declared nodata value (``_FillValue``,
 ``nodata`` or ``missing_value`` attribute) are masked in each tile's stream
@@ -67,6 +72,7 @@ import math
 import numpy as np
 import xarray as xr
 
+from torchgeo_inr import bitstream
 from torchgeo_inr import compress as engine
 from torchgeo_inr.compress import DEFAULT_CODEC
 from torchgeo_inr.errors import BitstreamError, InrError, RateError, SceneError
@@ -505,7 +511,8 @@ def decompress(form: xr.Dataset, *, lazy: bool | None = None, device=None, tiles
     ``True`` or ``False`` forces it. ``device`` decodes neural tiles there
     (default: :func:`.decode_device.current`: the CPU unless chosen). ``tiles_per_task``
     tiles of a row are decoded by one Dask task (default: 1 on the CPU, a
-    whole row on another device, which then gets fewer, larger calls).
+    whole row on another device, which then gets fewer, larger calls: chunks
+    of a shared latent-grid network in one task share a forward pass).
     """
     top = form_meta(form)
     device = devices.current(device)
@@ -581,21 +588,55 @@ def _decode_tiles(cells, tile_rows, tile_cols, *, bands, rows, cols, dtype_name,
     (i0, i1), (j0, j1) = tile_rows, tile_cols
     height, width = sum(rows[i0:i1]), sum(cols[j0:j1])
     out = np.empty((bands, height, width), dtype=np.dtype(dtype_name))
+    batched = _decode_shared_chunks(cells, device) if cells.size > 1 else {}
     r0 = 0
     for i in range(i0, i1):
         c0 = 0
         for j in range(j0, j1):
             h, w = rows[i], cols[j]
             out[:, r0 : r0 + h, c0 : c0 + w] = decode_tile(
-                cells[i - i0, j - j0], (bands, h, w), dtype_name, fill, device, _tile_where(**where, i=i, j=j)
+                cells[i - i0, j - j0], (bands, h, w), dtype_name, fill, device, _tile_where(**where, i=i, j=j),
+                decoded=batched.get((i - i0, j - j0)),
             )
             c0 += w
         r0 += rows[i]
     return out
 
 
-def decode_tile(stream, shape, dtype, fill, device, where) -> np.ndarray:
-    """One stream -> (bands, rows, columns) in the original dtype; an empty stream is all ``fill``."""
+def _decode_shared_chunks(cells, device) -> dict:
+    """The tiles of ``cells`` that are latent-grid chunks of an archive network, decoded together: position in
+    ``cells`` -> Scene, or the error that tile's own decode raises (:func:`decode_tile` words it).
+
+    Their latents are entropy-decoded one by one, and tiles of one shape share one forward pass of the network
+    (:func:`~torchgeo_inr.codecs.latent_grid_batch.decode_chunks`). Any other tile (another codec, an empty
+    or unreadable stream) is left to :func:`decode_tile`; so is a lone chunk.
+    """
+    picked = {}
+    for pos, cell in np.ndenumerate(cells):
+        if not isinstance(cell, (bytes, bytearray, memoryview)) or len(cell) == 0:
+            continue
+        try:
+            stream = bitstream.unpack(bytes(cell))
+        except InrError:  # decode_tile raises it again, naming the tile
+            continue
+        if stream.codec == "latent-grid" and "net" in stream.sections:
+            picked[pos] = stream
+    if len(picked) < 2:
+        return {}
+    from torchgeo_inr.codecs import latent_grid_batch
+
+    picked = {pos: s for pos, s in picked.items() if latent_grid_batch.is_chunk(s)}
+    if len(picked) < 2:
+        return {}
+    return dict(zip(picked, latent_grid_batch.decode_chunks(list(picked.values()), device)))
+
+
+def decode_tile(stream, shape, dtype, fill, device, where, decoded=None) -> np.ndarray:
+    """One stream -> (bands, rows, columns) in the original dtype; an empty stream is all ``fill``.
+
+    ``decoded``: the stream's Scene (or the error its decode raised) when it was decoded in a batch
+    (:func:`_decode_shared_chunks`); the checks and messages are the same either way.
+    """
     dtype = np.dtype(dtype)
     shape = tuple(int(s) for s in shape)
     if not isinstance(stream, (bytes, bytearray, memoryview)):
@@ -603,7 +644,9 @@ def decode_tile(stream, shape, dtype, fill, device, where) -> np.ndarray:
     if len(stream) == 0:
         return np.full(shape, fill, dtype=dtype)
     try:
-        scene = engine.decode(bytes(stream), device=device)
+        if isinstance(decoded, Exception):
+            raise decoded
+        scene = engine.decode(bytes(stream), device=device) if decoded is None else decoded
     except InrError as err:
         raise _located(err, where) from None
     if scene.shape != shape:

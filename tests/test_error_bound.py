@@ -171,12 +171,37 @@ def test_version_1_streams_still_decode():
     np.testing.assert_array_equal(compress.decode(data).to_numpy(), np.load(here / "e4.npy"))
 
 
+def test_version_2_streams_still_decode():
+    """An error-bound v2 stream (one context per pass and activity; tests/data/error_bound_v2) decodes bit for bit."""
+    from pathlib import Path
+
+    from torchgeo_inr import bitstream
+
+    here = Path(__file__).parent / "data" / "error_bound_v2"
+    data = (here / "e4.inr").read_bytes()
+    assert bitstream.unpack(data).codec_version == 2
+    np.testing.assert_array_equal(compress.decode(data).to_numpy(), np.load(here / "e4.npy"))
+
+
+def test_passes_coded_in_several_chunks_with_gaps_keep_the_bound():
+    """Passes long enough to be coded in several chunks (v3), with NaN holes and a noisy band."""
+    from torchgeo_inr import near_lossless
+
+    rng = np.random.default_rng(3)
+    cube = synthetic_cube(3, 40, 36, seed=9).astype(np.float32)
+    cube[1] += rng.normal(0, 300, cube[1].shape).astype(np.float32)  # a noisy band: other scale classes
+    cube[:, 5:9, 3:30] = np.nan
+    assert len(list(near_lossless._chunks(40 * 36 // 4 - 60))) >= 3
+    for bound in (0.5, 8, 64):
+        _check(cube, bound, lossy=None)
+
+
 def test_damaged_coefficients_raise():
     from torchgeo_inr import bitstream
 
     cube = synthetic_cube(4, 12, 10, seed=5)
     stream = bitstream.unpack(get_codec("error-bound", max_error=4, lossy=None).encode(cube, progress=False))
-    assert stream.codec_version == 2
+    assert stream.codec_version == 3
     for blob in (b"", b"\xff\xff\xff\x7f", stream.sections["coefficients"][:-3]):
         resealed = bitstream.pack(stream.codec, stream.codec_version, stream.header,
                                   {**stream.sections, "coefficients": blob})

@@ -33,8 +33,8 @@ _DIRECT_BITS = DIRECT.bit_length() - 1  # 16 -> 4
 #: Highest magnitude class; tokens run over -TOP..TOP.
 TOP = DIRECT + 2 * (MAX_BITS - 1 - _DIRECT_BITS) + 1
 ALPHABET = 2 * TOP + 1
-#: How much each context's counts keep of the past at every batch.
-#: A context's counts are halved when they pass this: it follows the spectrum as it changes.
+#: A context's counts are halved when they pass this: it follows the spectrum as it changes
+#: (the default; a coder may forget faster).
 LIMIT = 8192.0
 _PRIOR = 0.5
 
@@ -87,9 +87,10 @@ def from_tokens(tokens: np.ndarray, raw: np.ndarray) -> np.ndarray:
 class _Models:
     """One table of counts per context; probabilities are the normalised counts."""
 
-    def __init__(self, n_contexts: int):
+    def __init__(self, n_contexts: int, limit: float = LIMIT):
         if n_contexts < 1:
             raise ValueError("need at least one context")
+        self.limit = float(limit)
         # Before anything is seen: small residuals are likelier, every token is possible.
         level = np.abs(np.arange(ALPHABET) - TOP)
         prior = _PRIOR * np.maximum(0.7 ** level, 1e-4)
@@ -113,15 +114,16 @@ class _Models:
         return row / row.sum()
 
     def update(self, contexts: np.ndarray, tokens: np.ndarray) -> None:
-        seen = np.zeros_like(self.counts)
-        np.add.at(seen, (contexts, tokens), 1.0)
-        self.counts += seen
-        # Forget slowly: a context whose counts pass LIMIT keeps half of them (exact in floats).
-        while True:
-            full = self.counts.sum(axis=1) > LIMIT
-            if not full.any():
-                break
+        rows, inverse = np.unique(contexts, return_inverse=True)
+        seen = np.zeros((len(rows), self.counts.shape[1]))
+        np.add.at(seen, (inverse, tokens), 1.0)  # whole counts first, then one addition: the same floats as ever
+        self.counts[rows] += seen
+        # Forget slowly: a context whose counts pass the limit keeps half of them (exact in floats).
+        # Only the rows just counted can have passed it.
+        while rows.size:
+            full = rows[self.counts[rows].sum(axis=1) > self.limit]
             self.counts[full] *= 0.5
+            rows = full
 
 
 def _categorical(probabilities: np.ndarray):
@@ -133,8 +135,8 @@ def _categorical(probabilities: np.ndarray):
 class ContextEncoder:
     """Collects batches; :meth:`finish` writes (ANS bytes, raw-bit bytes)."""
 
-    def __init__(self, n_contexts: int):
-        self.models = _Models(n_contexts)
+    def __init__(self, n_contexts: int, limit: float = LIMIT):
+        self.models = _Models(n_contexts, limit)
         self._groups: list[tuple[np.ndarray, np.ndarray]] = []  # (tokens int32, probabilities)
         self._raw_counts: list[np.ndarray] = []
         self._raw_values: list[np.ndarray] = []
@@ -164,12 +166,12 @@ class ContextEncoder:
 class ContextDecoder:
     """Reads back what :class:`ContextEncoder` wrote, batch by batch, given the same contexts."""
 
-    def __init__(self, n_contexts: int, words: bytes, raw_bits: bytes):
+    def __init__(self, n_contexts: int, words: bytes, raw_bits: bytes, limit: float = LIMIT):
         import constriction
 
         if len(words) % 4:
             raise BitstreamError(f"residual section has {len(words)} bytes, not a whole number of words")
-        self.models = _Models(n_contexts)
+        self.models = _Models(n_contexts, limit)
         self._coder = constriction.stream.stack.AnsCoder(np.frombuffer(words, dtype="<u4").astype(np.uint32))
         self._bits = np.unpackbits(np.frombuffer(raw_bits, dtype=np.uint8), bitorder="little")
         self._bit_pos = 0

@@ -95,23 +95,34 @@ def fake_quant(tensor, bits: int):
     return tensor + (deq - tensor).detach()
 
 
-def pack_state(state: dict[str, np.ndarray], bits: dict[str, int]) -> tuple[dict, dict[str, bytes]]:
-    """Quantise and entropy-code a state dict: (JSON-able header, {"qstep": ..., "qdata": ...})."""
+def pack_state(
+    state: dict[str, np.ndarray], bits: dict[str, int], steps: dict[str, np.ndarray] | None = None
+) -> tuple[dict, dict[str, bytes]]:
+    """Quantise and entropy-code a state dict: (JSON-able header, {"qstep": ..., "qdata": ...}).
+
+    ``steps`` (name -> one step per channel) replaces the steps ``bits`` would
+    give a tensor: the caller chose each channel's precision (the stream is
+    the same kind; ``bits`` must then hold its symbols).
+    """
     names = list(state)
+    steps = steps or {}
     arrays = [np.asarray(state[n], dtype=np.float32) for n in names]
     if not all(np.isfinite(a).all() for a in arrays):
         raise ValueError("state holds non-finite values")
     big = any(
         np.abs(a).max(initial=0.0) / (2 ** bits[n] - 1) > _F16_MAX / 2 for n, a in zip(names, arrays)
-    )
+    ) or any(not (_F16_MIN <= np.asarray(v)).all() or (np.asarray(v) > _F16_MAX).any() for v in steps.values())
     step_dtype = "f4" if big else "f2"
-    symbols, zeros, steps = [], [], []
+    symbols, zeros, steps_out = [], [], []
     for name, array in zip(names, arrays):
-        step = channel_steps(array, bits[name], step_dtype)
+        if name in steps:
+            step = _round_up(np.asarray(steps[name], dtype=np.float64), np.dtype(step_dtype)).astype(np.float64)
+        else:
+            step = channel_steps(array, bits[name], step_dtype)
         sym, step, zero = quantize(array, bits[name], step)
         symbols.append(sym)
         zeros.append(zero)
-        steps.append(step)
+        steps_out.append(step)
     blob, models = entropy.encode_tensors(symbols + zeros)
     header = {
         "names": names,
@@ -120,7 +131,7 @@ def pack_state(state: dict[str, np.ndarray], bits: dict[str, int]) -> tuple[dict
         "models": models,
         "step": step_dtype,
     }
-    step_bytes = np.concatenate(steps).astype(np.dtype(step_dtype).newbyteorder("<")).tobytes()
+    step_bytes = np.concatenate(steps_out).astype(np.dtype(step_dtype).newbyteorder("<")).tobytes()
     return header, {"qstep": step_bytes, "qdata": blob}
 
 

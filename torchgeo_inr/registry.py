@@ -53,10 +53,13 @@ def _load(target) -> type[Codec]:
 
 
 def codec_class(name: str) -> type[Codec]:
-    """The class registered under ``name``."""
-    for table in (_REGISTERED, _BUILTIN, _entry_points()):
+    """The class registered under ``name`` (entry points are scanned only for a name not built in or
+    registered: the scan took about 20 ms, once per decoded tile)."""
+    for table in (_REGISTERED, _BUILTIN):
         if name in table:
             return _load(table[name])
+    if name in (found := _entry_points()):
+        return _load(found[name])
     raise UnknownCodecError(f"no codec named {name!r}; available: {', '.join(available_codecs())}")
 
 

@@ -133,12 +133,18 @@ class LatentGridCodec(TorchCodec):
             return write_stream(model, data.basis_packed, data.band_sections, self.weight_bits, finish, deadzone, step)
 
         loss = RateDistortionLoss(data.basis, data.target, scene.data.size)
-        return self._fit_to_budget(model, loss, stream, target, device, progress, t0,
-                                   {"config": {**config_to_header(cfg), "tilt": cfg.tilt}}, step_gain=STEP_GAIN_MAX)
+        extra = {"config": {**config_to_header(cfg), "tilt": cfg.tilt}}
+
+        def choose_basis_precision(lam: float, band_mse) -> None:
+            extra["basis"] = {"lam": round(lam, 4), **data.choose_basis_precision(band_mse.double().cpu().numpy(), lam, scene.data.size)}
+            loss.project()
+
+        return self._fit_to_budget(model, loss, stream, target, device, progress, t0, extra,
+                                   step_gain=STEP_GAIN_MAX, on_rounding=choose_basis_precision)
 
     def _fit_to_budget(self, model, loss, stream, target: Target, device, progress: bool, t0: float, extra: dict,
                        lam: float = 1.0, gain: float = 0.3, rate_rounds: int = RATE_ROUNDS, desired: float = DESIRED,
-                       step_gain: float = 1.0):
+                       step_gain: float = 1.0, on_rounding=None):
         """Train ``model`` for ``loss`` until ``stream()`` fits the byte budget; (stream, details).
 
         Shared by whole-scene streams and chunks of an archive network (whose model trains its latents only, over
@@ -152,7 +158,8 @@ class LatentGridCodec(TorchCodec):
         desired = desired * target.max_bytes
         fit = fit_latent(model, loss, target_bits=8.0 * desired, measure=lambda: 8.0 * len(stream()),
                          steps=self.steps, max_seconds=self.max_seconds, weight_bits=self.weight_bits,
-                         lr_latent=self.latent_lr or LATENT_LR, lam=lam, gain=gain, progress=progress)
+                         lr_latent=self.latent_lr or LATENT_LR, lam=lam, gain=gain, progress=progress,
+                         on_rounding=on_rounding)
         steps, stopped = fit.train.steps, fit.train.stopped
         candidates = [self._last_knob(model, loss, stream, target, device, step_gain)]
         target_bits, rounds = 8.0 * desired, 0

@@ -18,17 +18,44 @@ class LatentData:
         import torch
 
         from ..latent_grid.spectral import peak_normalise, principal_basis, truncation_tilt
-        from .latent_grid_stream import band_sections, pack_basis, unpack_basis
+        from .latent_grid_stream import band_sections, pack_basis
 
         bands = scene.bands
         # per-band weights for the PCA ride in the per-band scale the stream holds anyway
         weights = truncation_tilt(scene.data, components) if tilt and components < bands else None
         log2_scale, mean16, xc = peak_normalise(scene.data, weights)
         basis = principal_basis(xc, components)  # (k, B)
-        coeff_peak = float(np.abs(basis @ xc).max()) or 1.0
+        coeffs = basis @ xc
+        coeff_peak = float(np.abs(coeffs).max()) or 1.0
         # the basis carries the coefficients' scale: the network then outputs values of order one
-        self.basis_packed = pack_basis(basis * coeff_peak)
+        self.scaled_basis = basis * coeff_peak
+        self.coeff_power = np.square(coeffs / coeff_peak).mean(axis=1)  # (k,): what an error in each row costs
+        self.basis_packed = pack_basis(self.scaled_basis)
         self.band_sections = band_sections(log2_scale, mean16)
-        decoded = unpack_basis(self.basis_packed[0], self.basis_packed[1], components, bands)
-        self.basis = torch.from_numpy(decoded.astype(np.float32)).to(device)
+        self.basis = torch.from_numpy(self.decoded(self.basis_packed)).to(device)
         self.target = torch.from_numpy(xc.astype(np.float32)).to(device)
+
+    def decoded(self, packed) -> np.ndarray:
+        """The basis (k, B) float32 as decode reads it from ``packed``."""
+        from .latent_grid_stream import unpack_basis
+
+        k, bands = self.scaled_basis.shape
+        return unpack_basis(packed[0], packed[1], k, bands).astype(np.float32)
+
+    def choose_basis_precision(self, band_mse, lam: float, values: int) -> dict:
+        """Re-quantise the basis for the fit's trade-off (:mod:`~torchgeo_inr.latent_grid.basis_precision`);
+        the basis tensor changes in place. Returns what was measured."""
+        import torch
+
+        from ..latent_grid.basis_precision import choose_steps
+        from .latent_grid_stream import pack_basis
+
+        def pack(steps):
+            return self.basis_packed if steps is None else pack_basis(self.scaled_basis, steps)
+
+        steps, report = choose_steps(self.scaled_basis, self.coeff_power, band_mse, lam, values, pack, self.decoded)
+        if steps is not None:
+            self.basis_packed = pack(steps)
+            self.basis.copy_(torch.from_numpy(self.decoded(self.basis_packed)))
+        basis_bytes = sum(len(v) for v in self.basis_packed[1].values())
+        return {**report, "basis_bytes": basis_bytes}

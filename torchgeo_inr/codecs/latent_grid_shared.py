@@ -190,13 +190,25 @@ def _split(values: np.ndarray, cfg: LatentConfig) -> list[np.ndarray]:
     return np.split(values, np.cumsum(cfg.channels)[:-1])
 
 
-def read_chunk(stream: bitstream.Stream, shape, device=None):
-    """The renderer of a chunk written against an archive network (which must be loaded in this process)."""
-    import torch
+#: Most tiles :func:`read_chunks` synthesises in one forward pass, and most pixels (a tile larger than this
+#: still goes alone): the activations of a pass are about (hidden width x pixels) float32, so a group of
+#: 2**18 pixels at the largest width (512) stays near 0.5 GB, on a GPU or on the CPU.
+MAX_BATCH_TILES = 64
+MAX_BATCH_PIXELS = 1 << 18
 
-    from .latent_grid_stream import LatentRenderer
 
-    bands, height, width = shape
+class ChunkLatents:
+    """A chunk's first half of a read, on the CPU: its network, its shape and its entropy-decoded latents."""
+
+    __slots__ = ("net", "shape", "symbols")
+
+    def __init__(self, net: _Network, shape: tuple[int, int, int], symbols: list[np.ndarray]):
+        self.net, self.shape, self.symbols = net, shape, symbols
+
+
+def chunk_latents(stream: bitstream.Stream, shape) -> ChunkLatents:
+    """Check a chunk against its network (which must be loaded in this process) and entropy-decode its latents."""
+    bands, height, width = (int(s) for s in shape)
     sha = stream.section("net")
     if len(sha) != 32:
         raise BitstreamError(f"latent-grid chunk names its network with {len(sha)} bytes, not a sha256")
@@ -204,19 +216,71 @@ def read_chunk(stream: bitstream.Stream, shape, device=None):
     cfg = net.cfg
     if 2 ** (len(cfg.channels) - 1) > 2 * max(height, width):
         raise BitstreamError("the archive network has more latent levels than this chunk has pixels")
-    device = torch.device("cpu") if device is None else torch.device(device)
-    model = LatentGridModel(cfg, height, width, latents=False)
-    model.load_decoder(net.decoder)
-    counts = [h * w for c, (h, w) in zip(cfg.channels, model.sizes) for _ in range(c)]
+    sizes = cfg.grid_sizes(height, width)
+    counts = [h * w for c, (h, w) in zip(cfg.channels, sizes) for _ in range(c)]
     symbols = entropy.decode_tensors(stream.section("latents"), net.models(), counts)
-    model.to(device)
-    with torch.inference_mode():
-        coeffs = model.synthesize(model.grids_from_symbols(symbols, device)).double().reshape(cfg.components, -1)
-    if not torch.isfinite(coeffs).all():
-        raise BitstreamError("latent-grid chunk decodes to non-finite values")
+    return ChunkLatents(net, (bands, height, width), symbols)
 
-    def rows(values: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(values).to(device)
 
-    basis_t = torch.from_numpy(net.basis.astype(np.float64).T.copy()).to(device)
-    return LatentRenderer(coeffs, basis_t, rows(net.mean), torch.exp2(rows(net.log2_scale)), (bands, height, width))
+def _synthesize(model: LatentGridModel, grids: list):
+    """(n, k, H, W) coefficient images of n tiles' grids (n, c_l, H_l, W_l): :meth:`LatentGridModel.synthesize`
+    over a batch (it keeps the first image only). 1x1 convolutions, a depthwise 3x3 and bilinear upsampling
+    treat each image of a batch on its own."""
+    import torch
+
+    feats = torch.cat([model._upsample(g, level) for level, g in enumerate(grids)], dim=1)
+    y = model.synthesis(feats)
+    return y + model.refine(y)
+
+
+def synthesise(latents: list[ChunkLatents], device=None) -> list:
+    """Renderers of decoded chunks (:func:`chunk_latents`), in order: one forward pass per group of up to
+    ``MAX_BATCH_TILES`` chunks (``MAX_BATCH_PIXELS`` pixels) of one network and shape, their grids stacked on
+    the batch dimension. A chunk that synthesises to non-finite values gets its :class:`BitstreamError` in its
+    place instead of a renderer (the others are still good)."""
+    import torch
+
+    from .latent_grid_stream import LatentRenderer
+
+    device = torch.device("cpu") if device is None else torch.device(device)
+    groups: dict = {}
+    for i, chunk in enumerate(latents):
+        groups.setdefault((id(chunk.net), chunk.shape), []).append(i)
+    out: list = [None] * len(latents)
+    for members in groups.values():
+        net, shape = latents[members[0]].net, latents[members[0]].shape
+        bands, height, width = shape
+        cfg = net.cfg
+        model = LatentGridModel(cfg, height, width, latents=False)
+        model.load_decoder(net.decoder)
+        model.to(device)
+        basis_t = torch.from_numpy(net.basis.astype(np.float64).T.copy()).to(device)
+        mean = torch.from_numpy(net.mean).to(device)
+        scale = torch.exp2(torch.from_numpy(net.log2_scale).to(device))
+        size = max(1, min(MAX_BATCH_TILES, MAX_BATCH_PIXELS // (height * width)))
+        for start in range(0, len(members), size):
+            part = members[start : start + size]
+            per_tile = [model.grids_from_symbols(latents[i].symbols, device) for i in part]
+            grids = [torch.cat(level) for level in zip(*per_tile)]
+            with torch.inference_mode():
+                coeffs = _synthesize(model, grids).double().reshape(len(part), cfg.components, -1)
+            finite = torch.isfinite(coeffs).flatten(1).all(dim=1).tolist()
+            for i, c, ok in zip(part, coeffs, finite):
+                out[i] = (LatentRenderer(c, basis_t, mean, scale, shape) if ok else
+                          BitstreamError("latent-grid chunk decodes to non-finite values"))
+    return out
+
+
+def read_chunks(streams: list[bitstream.Stream], shapes, device=None) -> list:
+    """The renderers of chunks written against archive networks, as :func:`read_chunk` gives them one by one,
+    their synthesis batched (:func:`synthesise`); the first damaged chunk raises its error."""
+    out = synthesise([chunk_latents(s, shape) for s, shape in zip(streams, shapes)], device)
+    for r in out:
+        if isinstance(r, Exception):
+            raise r
+    return out
+
+
+def read_chunk(stream: bitstream.Stream, shape, device=None):
+    """The renderer of a chunk written against an archive network (which must be loaded in this process)."""
+    return read_chunks([stream], [shape], device)[0]

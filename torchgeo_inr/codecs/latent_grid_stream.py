@@ -2,7 +2,8 @@
 
 Header: ``arch`` (components, latent channels per level, synthesis width),
 ``q`` (the synthesis weights' quantisation, :mod:`torchgeo_inr.quantize`),
-``qb`` (the basis's). Sections, all counted in the rate: ``scale`` and
+``qb`` (the basis's: each row's step chosen by
+:mod:`torchgeo_inr.latent_grid.basis_precision`). Sections, all counted in the rate: ``scale`` and
 ``mean`` (per band, float16: the band's log2 scale and mean), ``bstep`` and
 ``bdata`` (the spectral basis, k x B, quantised per component, scaled so the
 network's outputs are of order one), ``qstep``/``qdata`` (the synthesis
@@ -32,6 +33,7 @@ from .. import bitstream, entropy
 from ..band_shift import lerp_rows
 from ..codec import Finish
 from ..errors import BitstreamError
+from ..latent_grid.basis_precision import symbol_bits
 from ..latent_grid.context import FEATURES
 from ..latent_grid.context_coding import decode_levels, encode_levels, features_of
 from ..latent_grid.model import MAX_CHANNELS, MAX_HIDDEN, MAX_LEVELS, MAX_SYMBOL, LatentConfig, LatentGridModel
@@ -64,9 +66,13 @@ def config_from_header(head, bands: int, height: int, width: int) -> LatentConfi
     )
 
 
-def pack_basis(basis: np.ndarray) -> tuple[dict, dict[str, bytes]]:
-    """The basis (k, B) quantised: its header and its two sections."""
-    head, sections = pack_state({"basis": basis}, {"basis": BASIS_BITS})
+def pack_basis(basis: np.ndarray, steps: np.ndarray | None = None) -> tuple[dict, dict[str, bytes]]:
+    """The basis (k, B) quantised (``BASIS_BITS`` a value, or one chosen step per row): its header and its two
+    sections."""
+    if steps is None:
+        head, sections = pack_state({"basis": basis}, {"basis": BASIS_BITS})
+    else:
+        head, sections = pack_state({"basis": basis}, {"basis": symbol_bits(basis, steps)}, {"basis": steps})
     return head, {"bstep": sections["qstep"], "bdata": sections["qdata"]}
 
 

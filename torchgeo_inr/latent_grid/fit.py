@@ -64,6 +64,11 @@ class RateDistortionLoss:
         self.basis = basis  # (k, B)
         self.target = target  # (B, H*W), centred and normalised
         self.n_values = n_values
+        self.project()
+
+    def project(self) -> None:
+        """The least-squares coefficients and truncation error on the basis (again, after it changed in place)."""
+        basis, target = self.basis, self.target
         gram = basis.double() @ basis.double().T
         coeffs = torch.linalg.solve(gram, basis.double() @ target.double())  # (k, H*W)
         residual = target.double() - basis.double().T @ coeffs
@@ -99,8 +104,13 @@ def fit_latent(
     phase: str | None = None,
     progress: bool = True,
     desc: str = "latent-grid fit",
+    on_rounding=None,
 ) -> LatentFitResult:
     """Train ``model`` in place; ``phase="ste"`` runs the rounding phase only (rate fine-tuning).
+
+    ``on_rounding(lam, band_mse)`` is called once, when rounding starts, with
+    the rate weight and the per-band MSE then (the basis's precision is chosen
+    there, :meth:`~torchgeo_inr.codecs.latent_grid_data.LatentData.choose_basis_precision`).
 
     ``target_bits`` is for the whole stream when ``measure`` (a callable giving
     the real stream's size in bits) is given: every ``MEASURE_EVERY`` steps the
@@ -119,6 +129,8 @@ def fit_latent(
         return phase == "ste" or fraction_done(step, steps) >= noise_fraction
 
     def step_loss(step: int) -> torch.Tensor:
+        if rounding(step) and not state["rounding"] and on_rounding is not None and state["mse"] is not None:
+            on_rounding(state["lam"], state["mse"])
         state["rounding"] = rounding(step)
         if state["rounding"] and phase is None:
             groups_live[0]["scale"] = ROUNDING_LATENT_LR
