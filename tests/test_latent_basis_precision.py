@@ -62,6 +62,10 @@ def test_the_price_of_a_bit_sets_the_precision(data):
     # equal distortion per row: rows whose coefficients carry less power get coarser steps
     order = np.argsort(data.coeff_power)
     assert coarse[order[0]] > coarse[order[-1]]
+    # however dear a bit, no row rounds to nothing (the fit keeps its k components: a zero row left the
+    # least-squares projection singular)
+    dearest, _ = choose_steps(data.scaled_basis, data.coeff_power, mse, 1e9, values, pack, data.decoded)
+    assert (np.abs(data.decoded(pack(dearest))).max(axis=1) > 0).all()
 
 
 def test_an_encode_chooses_its_basis_when_rounding_starts():

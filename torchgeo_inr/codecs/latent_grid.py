@@ -135,8 +135,9 @@ class LatentGridCodec(TorchCodec):
         loss = RateDistortionLoss(data.basis, data.target, scene.data.size)
         extra = {"config": {**config_to_header(cfg), "tilt": cfg.tilt}}
 
-        def choose_basis_precision(lam: float, band_mse) -> None:
-            extra["basis"] = {"lam": round(lam, 4), **data.choose_basis_precision(band_mse.double().cpu().numpy(), lam, scene.data.size)}
+        def choose_basis_precision(lam: float, band_mse) -> None:  # when rounding starts: the fit's trade-off
+            chosen = data.choose_basis_precision(band_mse.double().cpu().numpy(), lam, scene.data.size)
+            extra["basis"] = {"lam": round(lam, 4), **chosen}
             loss.project()
 
         return self._fit_to_budget(model, loss, stream, target, device, progress, t0, extra,

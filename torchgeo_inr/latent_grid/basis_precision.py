@@ -77,11 +77,13 @@ def choose_steps(basis: np.ndarray, coeff_power: np.ndarray, band_mse: np.ndarra
     start = (best_loss, best_added)
     best = None
     finest = finest_steps(x)
-    # g from the finest the symbols allow to where every row rounds to nothing
-    g_low = float((finest * np.sqrt(power)).max())
-    g_high = float((np.abs(x).max(axis=1) * np.sqrt(power)).max()) * 4.0
+    # no row may round to nothing (the fit's components stay k): its largest value keeps a step of its own
+    coarsest = np.maximum(np.abs(x).max(axis=1), finest)
+    # g from the finest the symbols allow to where every row is at its coarsest
+    g_low = float((finest * np.sqrt(power)).min())
+    g_high = float((coarsest * np.sqrt(power)).max())
     for g in np.geomspace(max(g_low, 1e-30), max(g_high, g_low * 2), GRID):
-        steps = np.maximum(g / np.sqrt(power), finest)
+        steps = np.clip(g / np.sqrt(power), finest, coarsest)
         candidate_loss, added = loss(pack(steps))
         if candidate_loss < best_loss:
             best_loss, best_added, best = candidate_loss, added, steps

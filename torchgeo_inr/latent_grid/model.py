@@ -41,6 +41,9 @@ MAX_HIDDEN = 512
 HIGH_RATE_BPPPB = 0.5
 #: Synthesis width per basis component (see :func:`auto_config`).
 HIDDEN_PER_COMPONENT = 1.75
+#: Bits one full-resolution latent can carry, about: with fewer channels than a pixel's budget over this, the
+#: fit could not spend it (73 x 73 at 1.0 bpppb, 32 channels: its rate weight fell to 0.08).
+LATENT_BITS = 4.0
 #: Latent symbols are clamped to this magnitude (the entropy coder's range is 2**16).
 MAX_SYMBOL = 2**14
 
@@ -94,15 +97,18 @@ def auto_config(bpppb: float, bands: int, height: int, width: int, side_share: f
 
     On small scenes the sizes shrink until the basis and the synthesis
     weights (about a byte a value) take at most ``side_share`` of the budget:
-    the synthesis first, down to the basis's width; then the synthesis and the
-    grids together with the basis no wider than the synthesis; at the
-    narrowest synthesis, the grids, then the basis. Shrinking the synthesis
-    and the grids alone (as before) left a width of 12 to 18 and 2 to 8
-    channels under 30 to 76 components: the model could not spend its budget
-    (its rate weight fell to 0.002 to 0.006). Measured at 1,000 steps: the
-    56 x 56 sample gained 1.5 dB at 0.2 bpppb and 0.9 dB at 0.5; the 73 x 73
-    quadrant q0 moved -0.16 dB at 0.5 and -0.5 dB at 2.0 (one encode each).
-    Whole-scene sizes are unchanged.
+    first the full-resolution channels beyond the rule's (down to one per
+    ``LATENT_BITS`` of a pixel's budget), then the synthesis down to the
+    basis's width, then the synthesis and the basis together, then the grids,
+    then the basis. Shrinking the synthesis and the grids first (as before)
+    left a width of 12 to 40 and 2 to 23 channels under 30 to 110 components:
+    the fit could not spend its budget (its rate weight fell to 0.002 to
+    0.006). Measured at 1,000 steps, one encode each, old -> new per-band
+    PSNR: the 56 x 56 sample 40.89 -> 41.79 dB at 0.2 bpppb, 42.74 -> 43.90 at
+    0.5 and 44.65 -> 45.97 at 1.0; the 73 x 73 quadrant q0 41.80 -> 42.05 at
+    0.2, 44.11 -> 44.16 at 0.5, 46.02 -> 46.66 at 1.0 and 49.20 -> 47.62 at 2.0
+    (the one loss, 49.28 -> 47.70 with another seed: 131 components where 146
+    did better); q1 44.04 -> 44.15 at 0.5. Whole-scene sizes are unchanged.
     """
     budget = bpppb * bands * height * width / 8.0
     components = max(1, min(bands, height * width, round(96 * bpppb**0.6)))
@@ -112,26 +118,28 @@ def auto_config(bpppb: float, bands: int, height: int, width: int, side_share: f
     boost = max(1.0, components / full) if high_rate else 1.0  # full-resolution channels over ``full``
     hidden = 32.0 if bpppb < 0.1 else max(48.0, HIDDEN_PER_COMPONENT * components)
     shares = (1, 1 / 2, 1 / 3, 1 / 6, 1 / 6, 1 / 12, 1 / 12)
+    # a full-resolution latent carries a few bits at most (training grows latents slowly): at least a
+    # channel per LATENT_BITS of each pixel's budget keeps the budget spendable
+    least_boost = min(boost, max(1.0, bpppb * bands / LATENT_BITS / full))
     while True:
         sizes = [full * boost] + [full * s for s in shares[1:levels]]
         channels = tuple(int(min(MAX_CHANNELS, max(1, round(c)))) for c in sizes)
         cfg = LatentConfig(int(components), channels, max(2, int(hidden)), tilt=not high_rate)
         if cfg.side_bytes(bands) <= side_share * budget or (hidden <= 2 and full <= 1 and components == 1):
             return cfg
-        if hidden > max(components, 12):  # the synthesis first, down to the basis's width
+        if boost > least_boost:  # the full-resolution channels beyond the rule's first, down to what the rate needs
+            boost = max(least_boost, boost * 0.85)
+        elif hidden > max(components, 12):  # then the synthesis, down to the basis's width
             hidden = max(components, 12, hidden * 0.85)
-        elif components > 4 or full > 2 or hidden > 12:
-            # then the synthesis and the grids together (the full-resolution channels beyond the rule's a
-            # little faster), the basis no wider than the synthesis (its last layer caps the coefficients'
-            # rank: rows beyond its width are bytes for nothing), and once the synthesis is at its narrowest,
-            # fewer components: grids and a synthesis too small to carry the budget leave it unspent
-            if hidden > 12:
-                hidden, full, boost = max(12.0, hidden * 0.9), max(2.0, full * 0.9), max(1.0, boost * 0.9)
-                components = min(components, int(hidden))
-            elif full > 2 or boost > 1.0:
-                full, boost = max(2.0, full * 0.9), max(1.0, boost * 0.9)
-            else:
-                components = max(4, int(components * 0.9))
+        elif hidden > 12:
+            # then the synthesis and the basis together: its last layer caps the coefficients' rank, so
+            # rows beyond its width are bytes for nothing
+            hidden = max(12.0, hidden * 0.9)
+            components = min(components, int(hidden))
+        elif full > 2:  # then the grids
+            full = max(2.0, full * 0.9)
+        elif components > 4:
+            components = max(4, int(components * 0.9))
         else:
             hidden, full, components = max(2.0, hidden * 0.8), max(1.0, full * 0.8), max(1, int(components * 0.8))
 
