@@ -269,7 +269,8 @@ def compress(
     tile_coords = {}
     for plan in plans:
         bounded = options.get("max_error") is not None or options.get("relative_error") is not None
-        meta = {**plan["meta"], "codec": "error-bound" if bounded else codec}  # what the streams are
+        written = plan.get("settings", settings)["codec"]  # a shared network may write its own codec's chunks
+        meta = {**plan["meta"], "codec": "error-bound" if bounded else written}  # what the streams are
         attrs = {**plan["attrs"], META: json.dumps(meta)}
         if "network" in plan:  # the shared network's bytes, beside the streams that need it
             attrs[FORM_NETWORK] = np.frombuffer(plan["network"], dtype=np.uint8)

@@ -182,6 +182,15 @@ def test_compressed_form_with_a_shared_network(tmp_path, cube):
     assert psnr_per_band(cube, back.reflectance.values) > mean_baseline(cube) + 10
 
 
+def test_a_shared_form_names_the_codec_its_streams_are(cube):
+    """``pca-jpeg2000`` with ``shared=True`` writes ``pca-jpeg2000-shared`` chunks: the form says so."""
+    form = dataset(cube).chunk({"y": TILE, "x": TILE}).inr.compress(codec="pca-jpeg2000", bpppb=1.0, shared=True,
+                                                                    progress=False)
+    written = {bitstream.unpack(bytes(s)).codec for s in form.reflectance.values.ravel()}
+    assert written == {"pca-jpeg2000-shared"}
+    assert form.inr.info()["variables"]["reflectance"]["codec"] == "pca-jpeg2000-shared"
+
+
 def test_meta_siren_with_an_archive_base(tmp_path, cube):
     """A base meta-trained on the archive's tiles, stored in it; each chunk holds its latents only."""
     path = tmp_path / "m.zarr"
