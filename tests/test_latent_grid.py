@@ -185,3 +185,54 @@ def test_a_finer_latent_step_is_undone_by_the_first_layer():
     assert rounded_error(0.6) < rounded_error(1.0)
     magnitude = [sum(int(q.abs().sum()) for q in model.symbols(0.0, step)) for step in (1.0, 0.6)]
     assert magnitude[1] > magnitude[0]
+
+
+def test_the_rate_weight_steers_by_where_the_rate_is_heading():
+    """A rate still under its target but rising fast raises lambda (the old rule, by where the rate was, lowered
+    it and the stream overshot once the latents arrived); a steady rate under target lowers it; the trend starts
+    again when rounding starts (the estimate jumps there)."""
+    from torchgeo_inr.latent_grid.fit import LAMBDA_EVERY, RateWeight
+
+    rising = RateWeight(1.0, 1000.0, 0.3, look_ahead=5 * LAMBDA_EVERY)
+    for bits in (500, 600, 700, 800, 900, 950):
+        rising.update(bits, 0.0, rounding=False)
+    assert rising.lam > 1.0
+    steady = RateWeight(1.0, 1000.0, 0.3, look_ahead=5 * LAMBDA_EVERY)
+    for _ in range(6):
+        steady.update(950, 0.0, rounding=False)
+    assert steady.lam < 1.0
+    before = rising.lam
+    rising.update(400, 0.0, rounding=True)  # a jump down at the phase change is not a trend
+    assert rising.lam < before and rising.history == [400]
+
+
+def test_an_over_budget_stream_takes_the_cheaper_knob():
+    """At a high rate (large latents) a coarser rounding step brings a stream under budget for less error than a
+    dead zone: the last knob measures both and keeps the better (the old one had the dead zone only)."""
+    from torchgeo_inr.codecs.latent_grid_stream import write_stream
+    from torchgeo_inr.latent_grid.fit import RateDistortionLoss
+    from torchgeo_inr.latent_grid.model import LatentConfig, LatentGridModel
+    from torchgeo_inr.ratecontrol import Target
+
+    scene = Scene(synthetic_cube(bands=8, height=32, width=32))
+    cfg = LatentConfig(4, (12, 2), 8, tilt=False)
+    torch.manual_seed(0)
+    data = LatentData(scene, cfg.components, torch.device("cpu"), tilt=False)
+    model = LatentGridModel(cfg, 32, 32, context=True)
+    with torch.no_grad():
+        for z in model.latents:
+            z.normal_(0, 30)
+    loss = RateDistortionLoss(data.basis, data.target, scene.data.size)
+    codec = LatentGridCodec(steps=1)
+    finish = codec._finisher(scene)
+
+    def stream(deadzone=0.0, step=1.0):
+        return write_stream(model, data.basis_packed, data.band_sections, codec.weight_bits, finish, deadzone, step)
+
+    budget = int(0.95 * len(stream()))
+    target = Target(8 * budget / scene.data.size, None, scene.data.size)
+    both = codec._last_knob(model, loss, stream, target, "cpu", step_gain=1.5)
+    dead_zone_only = codec._last_knob(model, loss, stream, target, "cpu", step_gain=1.0)
+    assert both[3] is not None and len(both[3]) <= budget
+    assert both[2][1] > 1.0 and both[2][0] == 0.0  # a coarser step, no dead zone
+    assert both[0] > dead_zone_only[0]

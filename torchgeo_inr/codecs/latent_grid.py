@@ -9,15 +9,18 @@ distortion. Stream layout: :mod:`torchgeo_inr.codecs.latent_grid_stream`.
 
 Rate: training steers its estimate of the whole stream (corrected by
 measuring the real stream every few steps) to ``DESIRED`` of the byte
-budget; the last knob, searched on the real stream with
-:func:`~torchgeo_inr.ratecontrol.fit_bytes`, is two-sided: a rounding dead
-zone (small latents to zero) when the stream is over budget, a finer
-rounding step for the latents (down to ``1 / STEP_GAIN_MAX``, the synthesis's
-first layer scaled to match) when it is under the range [0.9, 1] of it (on
-Indian Pines' 73 x 73 quadrant at 0.5 bpppb, 2,000 steps, always spending to
-the budget with it cost 0.2 dB: it is a way into the range, not a gain); a stream still outside
-[0.9, 1] of the budget gets a few gentle rounding-phase rounds with the rate
-weight raised or lowered, and the best stream in range is kept. :func:`~torchgeo_inr.ratecontrol.meet_target`
+budget, by where the rate is heading
+(:class:`~torchgeo_inr.latent_grid.fit.RateWeight`); the last knob, searched
+on the real stream with :func:`~torchgeo_inr.ratecontrol.fit_bytes`, is
+two-sided: over budget, a rounding dead zone (small latents to zero) or a
+coarser rounding step for the latents (up to ``STEP_COARSE_MAX``), whichever
+loses less; under the range [0.9, 1] of it, a finer rounding step (down to
+``1 / STEP_GAIN_MAX``); the synthesis's first layer is scaled to match either
+step (on Indian Pines' 73 x 73 quadrant at 0.5 bpppb, 2,000 steps, always
+spending to the budget with it cost 0.2 dB: it is a way into the range, not a
+gain); a stream still outside [0.9, 1] of the budget gets a few gentle
+rounding-phase rounds with the rate weight raised or lowered, and the best
+stream in range is kept. :func:`~torchgeo_inr.ratecontrol.meet_target`
 (every codec's promise) checks it and asks again when it misses.
 
 The budget is in steps (``steps``), so an encode is reproducible on a busy
@@ -52,6 +55,8 @@ RATE_ROUNDS, RATE_STEPS = 3, 150
 DEADZONE_MAX = 0.45
 #: Finest latent rounding step the last knob may use to spend a budget the fit left unspent (1 / this).
 STEP_GAIN_MAX = 1.5
+#: Coarsest latent rounding step the last knob may use to bring a stream under budget (beside the dead zone).
+STEP_COARSE_MAX = 1.5
 
 
 class LatentGridCodec(TorchCodec):
@@ -190,34 +195,52 @@ class LatentGridCodec(TorchCodec):
         return data_out, details
 
     def _last_knob(self, model, loss, stream, target: Target, device, step_gain: float = 1.0):
-        """(per-band PSNR, bytes, (dead zone, latent step), stream) on one knob: the dead zone from
-        ``DEADZONE_MAX`` down to 0 (the largest stream within budget), then, only if that stream is under
-        the range, the latents' rounding step from 1 down to ``1 / step_gain`` (the coarsest that reaches it:
-        the synthesis was fitted to unit rounding, so a finer step spends bytes for little or a small loss).
-        The stream is None (and the bytes the smallest reached) when even the widest dead zone is over."""
+        """(per-band PSNR, bytes, (dead zone, latent step), stream) for the real stream's budget.
+
+        A stream under the range gets the latents' rounding step from 1 down to ``1 / step_gain`` (the
+        coarsest that reaches it: the synthesis was fitted to unit rounding, so a finer step spends bytes for
+        little or a small loss). One over budget is brought under by whichever of two knobs loses less,
+        measured: a dead zone up to ``DEADZONE_MAX`` (small latents to zero, cheap at low rates where most
+        latents are near zero), or, with ``step_gain`` above 1, a coarser rounding step up to ``STEP_COARSE_MAX``
+        (at high rates a dead zone is the dear one: Indian Pines' quadrant at 2.0 bpppb, 1,000 steps, a
+        dead zone of 0.11 cost 2.2 dB). The stream is None (and the bytes the smallest reached) when neither
+        knob fits.
+        """
         import torch
 
         from ..quantize import fake_quant
 
-        def setting(knob: float) -> tuple[float, float]:  # more knob, more bytes, as fit_bytes wants
-            return max(DEADZONE_MAX - knob, 0.0), 2.0 ** -max(knob - DEADZONE_MAX, 0.0)
+        def quality(deadzone: float, step: float) -> float:
+            with torch.no_grad():
+                params = {n: fake_quant(p, self.weight_bits) for n, p in model.stepped_decoder_state(step).items()}
+                grids = model.grids_from_symbols([q.cpu().numpy() for q in model.symbols(deadzone, step)], device)
+                return loss.psnr(model.synthesize(grids, params))
 
-        def make(knob: float) -> bytes:
-            return stream(*setting(knob))
-
-        try:
-            knob, data = fit_bytes(make, 0.0, DEADZONE_MAX, target.max_bytes, close_enough=0.995, iterations=12)
-        except RateError as err:
-            return -math.inf, err.smallest, (DEADZONE_MAX, 1.0), None
-        if len(data) < target.min_bytes and step_gain > 1.0:
+        plain = stream(0.0, 1.0)
+        if len(plain) <= target.max_bytes:
+            if len(plain) >= target.min_bytes or step_gain <= 1.0:
+                return quality(0.0, 1.0), len(plain), (0.0, 1.0), plain
             aim = (target.min_bytes + target.max_bytes) // 2
-            knob, data = fit_bytes(make, DEADZONE_MAX, DEADZONE_MAX + math.log2(step_gain), aim, close_enough=0.98)
-        deadzone, step = setting(knob)
-        with torch.no_grad():
-            params = {n: fake_quant(p, self.weight_bits) for n, p in model.stepped_decoder_state(step).items()}
-            grids = model.grids_from_symbols([q.cpu().numpy() for q in model.symbols(deadzone, step)], device)
-            psnr = loss.psnr(model.synthesize(grids, params))
-        return psnr, len(data), (deadzone, step), data
+            finest = math.log2(step_gain)
+            knob, data = fit_bytes(lambda k: stream(0.0, 2.0**-k), 0.0, finest, aim, close_enough=0.98)
+            return quality(0.0, 2.0**-knob), len(data), (0.0, 2.0**-knob), data
+        # (setting of a knob in [0, end], end): more knob, more bytes, as fit_bytes wants
+        knobs = [(lambda k: (DEADZONE_MAX - k, 1.0), DEADZONE_MAX)]
+        if step_gain > 1.0:
+            coarsest = math.log2(STEP_COARSE_MAX)
+            knobs.append((lambda k: (0.0, 2.0 ** (coarsest - k)), coarsest))
+        found, smallest = [], len(plain)
+        for setting, end in knobs:
+            try:
+                knob, data = fit_bytes(lambda k: stream(*setting(k)), 0.0, end, target.max_bytes,
+                                       close_enough=0.995, iterations=12)
+            except RateError as err:
+                smallest = min(smallest, err.smallest)
+                continue
+            found.append((quality(*setting(knob)), len(data), setting(knob), data))
+        if not found:
+            return -math.inf, smallest, (DEADZONE_MAX, 1.0), None
+        return max(found, key=lambda c: c[0])
 
     # ------------------------------------------------------------------ decode
     @classmethod
