@@ -183,6 +183,74 @@ def test_version_2_streams_still_decode():
     np.testing.assert_array_equal(compress.decode(data).to_numpy(), np.load(here / "e4.npy"))
 
 
+def test_version_3_streams_still_decode():
+    """An error-bound v3 stream (scale classes, no band level; tests/data/error_bound_v3) decodes bit for bit."""
+    from pathlib import Path
+
+    from torchgeo_inr import bitstream
+
+    here = Path(__file__).parent / "data" / "error_bound_v3"
+    data = (here / "e4.inr").read_bytes()
+    assert bitstream.unpack(data).codec_version == 3
+    np.testing.assert_array_equal(compress.decode(data).to_numpy(), np.load(here / "e4.npy"))
+
+
+@pytest.mark.parametrize("name", ["e4", "e16"])
+def test_version_4_streams_still_decode(name):
+    """Error-bound v4 streams (band levels, blended models; tests/data/error_bound_v4) decode bit for bit."""
+    from pathlib import Path
+
+    from torchgeo_inr import bitstream
+
+    here = Path(__file__).parent / "data" / "error_bound_v4"
+    data = (here / f"{name}.inr").read_bytes()
+    assert bitstream.unpack(data).codec_version == 4
+    np.testing.assert_array_equal(compress.decode(data).to_numpy(), np.load(here / f"{name}.npy"))
+
+
+def test_context_coder_with_parents_round_trips():
+    """Blended models (parents, fast forgetting) decode what they encoded, over wide and narrow values."""
+    rng = np.random.default_rng(1)
+    parents = [np.arange(12) // 3, np.arange(4) // 2]
+    batches = [np.rint(rng.laplace(0, s, n)).astype(np.int64) for s, n in ((0.3, 700), (40, 300), (2, 50))]
+    batches.append(np.array([2**40, -3, 0, 0, 1]))
+    contexts = [rng.integers(0, 12, len(b)) for b in batches]
+    for limit, blend in ((8.0, 4.0), (1024.0, 64.0)):
+        encoder = ContextEncoder(12, limit, parents, blend)
+        for values, ctx in zip(batches, contexts):
+            encoder.encode(values, ctx)
+        words, raw = encoder.finish()
+        decoder = ContextDecoder(12, words, raw, limit, parents, blend)
+        for values, ctx in zip(batches, contexts):
+            np.testing.assert_array_equal(decoder.decode(ctx), values)
+        decoder.finish()
+    with pytest.raises(ValueError):
+        ContextEncoder(12, 64.0, [np.arange(12)[::-1] // 3], 4.0)  # a parent map must never decrease
+
+
+def test_residual_model_is_chosen_by_bytes():
+    """v4 codes the residual with each of its models and keeps the smaller: never worse than either alone."""
+    from torchgeo_inr import near_lossless
+    from torchgeo_inr.codecs.error_bound import ErrorBoundCodec, reference_values
+    from torchgeo_inr.scene import Scene
+
+    cube = synthetic_cube(3, 40, 36, seed=9)
+    scene = Scene.from_array(cube)
+    codec = ErrorBoundCodec(max_error=0, lossy=None)
+    plan = codec._plan(scene, np.zeros(3), None)
+    _, _, words, raw = near_lossless.encode(plan, reference_values(scene))
+    sizes = []
+    for model in range(len(near_lossless.MODELS_V4)):
+        saved = near_lossless.MODELS_V4
+        try:
+            near_lossless.MODELS_V4 = (saved[model],)
+            _, _, w, r = near_lossless.encode(plan, reference_values(scene))
+        finally:
+            near_lossless.MODELS_V4 = saved
+        sizes.append(len(w) + len(r))
+    assert len(words) + len(raw) == min(sizes)
+
+
 def test_passes_coded_in_several_chunks_with_gaps_keep_the_bound():
     """Passes long enough to be coded in several chunks (v3), with NaN holes and a noisy band."""
     from torchgeo_inr import near_lossless
@@ -201,7 +269,7 @@ def test_damaged_coefficients_raise():
 
     cube = synthetic_cube(4, 12, 10, seed=5)
     stream = bitstream.unpack(get_codec("error-bound", max_error=4, lossy=None).encode(cube, progress=False))
-    assert stream.codec_version == 3
+    assert stream.codec_version == 4
     for blob in (b"", b"\xff\xff\xff\x7f", stream.sections["coefficients"][:-3]):
         resealed = bitstream.pack(stream.codec, stream.codec_version, stream.header,
                                   {**stream.sections, "coefficients": blob})

@@ -1,4 +1,4 @@
-"""Closed-loop predictive quantisation of a cube: the residual layer of ``error-bound`` (streams v2 and v3).
+"""Closed-loop predictive quantisation of a cube: the residual layer of ``error-bound`` (streams v2 to v4).
 
 Why closed loop: each value is predicted from values the decoder already has
 (the *reconstructed* previous bands, the already-decoded part of the current
@@ -36,10 +36,24 @@ far and which way the prediction moved from the previous band's value, and
 codes each pass in chunks that double in size, so that a context's model
 adapts within a band. Measured on Indian Pines at bound 64: residual 0.629 ->
 0.526 bpppb.
+
+Version 4 (same prediction again) adds the signal level: the sensor's noise
+grows with the signal, so where the prediction is bright a large residual is
+likelier. Each band sends its mean level (an integer in eighths of an octave,
+coded with the coefficients) and each residual's context gains the bin of its
+prediction against that level. The coder blends each context's model with its
+parents' (the context without level, then without direction, ...; see
+:mod:`torchgeo_inr.context_coder`), which lets every model forget far faster,
+and the encoder codes the residual with two such models (fast and slow
+forgetting) and keeps the smaller. Measured on Indian Pines at bound 64, lossy
+layer at 0.037 bpppb: residual words 0.527 -> 0.516 (level, six bins) -> 0.484
+(parents, fast forgetting) -> 0.481 bpppb (eight bins); whole stream 0.581 ->
+0.536 bpppb. Lossless, 6.255 -> 6.236 (the slow model wins there).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,6 +72,8 @@ LEVELS = 24
 #: activity >= _THRESHOLDS[k] <=> floor(2 log2(1 + activity)) >= k + 1, in exact integers.
 _THRESHOLDS = np.array([int(np.ceil(2 ** ((k + 1) / 2) - 1 - 1e-9)) for k in range(LEVELS - 1)], dtype=np.int64)
 N_CONTEXTS = len(PHASES) * (LEVELS + 1)
+#: The stream version :func:`encode` writes (:func:`decode` reads 2 to 4).
+VERSION = 4
 
 #: Stream version 3's residual context (measured on Indian Pines at bound 64, lossy layer at 0.04
 #: bpppb: residual 0.629 -> 0.528 bpppb): a scale class per (band, pass), sent with the coefficients;
@@ -65,7 +81,6 @@ N_CONTEXTS = len(PHASES) * (LEVELS + 1)
 #: value, against the class's scale; and which way. The class is worth 0.04, the distance 0.035,
 #: the direction 0.014 (flipping the residual's sign by it instead gains nothing: the models differ
 #: by more than a mirror).
-VERSION = 3
 #: Scale classes: floor(2 log2(rms residual / step)) + _CLASS_ZERO, clipped to 0.._CLASSES - 1.
 _CLASSES = 32
 _CLASS_ZERO = 9
@@ -81,6 +96,18 @@ LIMIT_V3 = 512.0
 #: v3 codes each pass in chunks that double from this size, so a context new to a band adapts
 #: inside it rather than only after it (measured: 0.626 -> 0.594 with the scale classes).
 _FIRST_CHUNK = 64
+
+#: Version 4: the prediction against the band's level (sent per band): bin edges (measured at bound 64:
+#: six bins 0.527 -> 0.484 with the parents below, eight 0.481; four 0.488).
+_LEVEL_EDGES = (0.65, 0.78, 0.9, 1.0, 1.1, 1.22, 1.4)
+N_CONTEXTS_V4 = N_CONTEXTS_V3 * (len(_LEVEL_EDGES) + 1)
+#: The band level is round(8 log2(mean / step)), clipped to +-_LEVEL_LIMIT (sent as the change from the last band).
+_LEVEL_LIMIT = 400
+#: v4's residual models, (limit, blend): the encoder codes with each and keeps the smaller. Blended with
+#: their parents, models can forget far faster (measured at bound 64: limit 512 without parents 0.516;
+#: 512 / blend 64 0.510; 128 / 32 0.490; 48 / 16 0.484; 32 / 16 0.485), but not when the residual is
+#: wide: lossless, 48 / 16 costs 4.723 against 4.692 for v3, and 1024 / 64 4.672.
+MODELS_V4 = ((48.0, 16.0), (1024.0, 64.0))
 
 _DIRECT = ((-1, 0), (1, 0), (0, -1), (0, 1))
 _DIAGONAL = ((-1, -1), (-1, 1), (1, -1), (1, 1))
@@ -215,6 +242,13 @@ class _Walk:
         up = (prediction > base).astype(np.int64)
         return ((scale_class * _GROUPS + group) * (len(_MOVE_EDGES) + 1) + moved) * 2 + up
 
+    def contexts_v4(self, b: int, k: int, scale_class: int, prediction: np.ndarray, base: np.ndarray,
+                    level: int) -> np.ndarray:
+        """Version 4: version 3's context, then the bin of the prediction against the band's level."""
+        reference = self.plan.steps[b] * 2.0 ** (level / 8)
+        bins = np.digitize(prediction, [edge * reference for edge in _LEVEL_EDGES])
+        return self.contexts_v3(b, k, scale_class, prediction, base) * (len(_LEVEL_EDGES) + 1) + bins
+
     def predict(self, b: int, base, cols: list[np.ndarray], ints: np.ndarray, units: np.ndarray) -> np.ndarray:
         prediction = _combine(ints, units, cols, base)
         snap = self.plan.snaps[b]
@@ -236,7 +270,6 @@ class _Walk:
 
 #: Coefficients are integers in units of step / _PRECISION over each feature's power-of-two range.
 _PRECISION = 16.0
-_COEFFICIENT_CONTEXTS = FEATURES  # one per feature
 
 
 def _units(cols: list[np.ndarray], step: float) -> np.ndarray:
@@ -299,6 +332,25 @@ def _scale_class(error: np.ndarray, step: float) -> int:
     return int(np.clip(np.floor(2 * np.log2(rms)) + _CLASS_ZERO, 0, _CLASSES - 1))
 
 
+def _band_level(values: np.ndarray, step: float, last: int) -> int:
+    """round(8 log2(mean / step)) of a band, clipped; the last band's level when it has no mean (encoder only)."""
+    mean = float(np.mean(values)) if values.size else math.nan
+    if not math.isfinite(mean):
+        return last
+    if mean <= 0:
+        return -_LEVEL_LIMIT
+    return int(np.clip(np.rint(8 * np.log2(mean / step)), -_LEVEL_LIMIT, _LEVEL_LIMIT))
+
+
+def _parents_v4() -> list[np.ndarray]:
+    """Version 4's parent contexts: drop the level bin, then the direction, the move, the activity (to the class)."""
+    parents, n = [], N_CONTEXTS_V4
+    for merged in (len(_LEVEL_EDGES) + 1, 2, len(_MOVE_EDGES) + 1, _GROUPS):
+        parents.append(np.arange(n) // merged)
+        n //= merged
+    return parents
+
+
 def _chunks(n: int):
     """Chunk bounds of one pass in version 3: sizes _FIRST_CHUNK, twice that, ..."""
     start, size = 0, _FIRST_CHUNK
@@ -307,20 +359,45 @@ def _chunks(n: int):
         start, size = start + size, 2 * size
 
 
-def _coders(version: int):
-    if version >= 3:
-        return N_CONTEXTS_V3, LIMIT_V3, _COEFFICIENT_CONTEXTS + 1
-    return N_CONTEXTS, None, _COEFFICIENT_CONTEXTS
+#: Coefficient coder contexts: one per feature, then the scale class (v3), the band level and the
+#: residual model (v4).
+_CLASS_CONTEXT = FEATURES
+_LEVEL_CONTEXT = FEATURES + 1
+_MODEL_CONTEXT = FEATURES + 2
+
+
+def _coders(version: int, model: int = 0) -> tuple[int, dict, int]:
+    """(residual contexts, residual coder options, coefficient contexts) of a stream version."""
+    if version >= 4:
+        limit, blend = MODELS_V4[model]
+        return N_CONTEXTS_V4, {"limit": limit, "parents": _parents_v4(), "blend": blend}, FEATURES + 3
+    if version == 3:
+        return N_CONTEXTS_V3, {"limit": LIMIT_V3}, FEATURES + 1
+    return N_CONTEXTS, {}, FEATURES
+
+
+def _code(n_contexts: int, options: dict, batches: list) -> tuple[bytes, bytes]:
+    coder = ContextEncoder(n_contexts, **options)
+    for values, contexts in batches:
+        coder.encode(values, contexts)
+    return coder.finish()
 
 
 def encode(plan: Plan, target: np.ndarray, version: int = VERSION) -> tuple[np.ndarray, bytes, bytes, bytes]:
-    """(reconstruction, coded coefficients, residual words, raw bits) for ``target``."""
+    """(reconstruction, coded coefficients, residual words, raw bits) for ``target``.
+
+    The walk only collects what is to be coded (symbols and contexts do not depend on the coder's
+    models), so version 4 can code the residual with each of its models and keep the smaller."""
     walk = _Walk(plan)
-    n_contexts, limit, n_coefficient_contexts = _coders(version)
-    coder = ContextEncoder(n_contexts) if limit is None else ContextEncoder(n_contexts, limit)
-    coefficient_coder = ContextEncoder(n_coefficient_contexts)
+    n_contexts, _, n_coefficient_contexts = _coders(version)
+    batches, coefficient_batches = [], []
+    level = 0
     for b in range(plan.shape[0]):
         flat = target[b].reshape(-1)
+        if version >= 4:
+            band_valid = flat if plan.valid is None else flat[plan.valid[b].reshape(-1)]
+            last, level = level, _band_level(band_valid, plan.steps[b], level)
+            coefficient_batches.append((np.array([level - last]), np.array([_LEVEL_CONTEXT])))
         for k, where in enumerate(walk.passes):
             if len(where) == 0:
                 continue
@@ -328,7 +405,7 @@ def encode(plan: Plan, target: np.ndarray, version: int = VERSION) -> tuple[np.n
             valid = walk.valid_of(b, k)
             units = _units(cols, plan.steps[b])
             ints = _fit(base, cols, flat[where], valid, units)
-            coefficient_coder.encode(ints, np.arange(FEATURES))
+            coefficient_batches.append((ints, np.arange(FEATURES)))
             prediction = walk.predict(b, base, cols, ints, units)
             q = np.rint((flat[where] - prediction) / plan.steps[b]).astype(np.int64)
             if valid is not None:
@@ -336,19 +413,27 @@ def encode(plan: Plan, target: np.ndarray, version: int = VERSION) -> tuple[np.n
             if version >= 3:
                 error = flat[where] - prediction
                 scale_class = _scale_class(error if valid is None else error[valid], plan.steps[b])
-                coefficient_coder.encode(np.array([scale_class]), np.array([FEATURES]))
-                context = walk.contexts_v3(b, k, scale_class, prediction, base)
+                coefficient_batches.append((np.array([scale_class]), np.array([_CLASS_CONTEXT])))
+                if version >= 4:
+                    context = walk.contexts_v4(b, k, scale_class, prediction, base, level)
+                else:
+                    context = walk.contexts_v3(b, k, scale_class, prediction, base)
             else:
                 context = walk.contexts(b, k)
             walk.store(b, k, prediction, q)
             symbols, contexts = (q, context) if valid is None else (q[valid], context[valid])
             if version >= 3:
-                for start, stop in _chunks(len(symbols)):
-                    coder.encode(symbols[start:stop], contexts[start:stop])
+                batches += [(symbols[start:stop], contexts[start:stop]) for start, stop in _chunks(len(symbols))]
             else:
-                coder.encode(symbols, contexts)
-    words, raw = coder.finish()
-    return walk.recon, _join(*coefficient_coder.finish()), words, raw
+                batches.append((symbols, contexts))
+    if version >= 4:
+        coded = [_code(n_contexts, _coders(version, m)[1], batches) for m in range(len(MODELS_V4))]
+        model = min(range(len(coded)), key=lambda m: len(coded[m][0]) + len(coded[m][1]))
+        words, raw = coded[model]
+        coefficient_batches.insert(0, (np.array([model]), np.array([_MODEL_CONTEXT])))
+    else:
+        words, raw = _code(n_contexts, _coders(version)[1], batches)
+    return walk.recon, _join(*_code(n_coefficient_contexts, {}, coefficient_batches)), words, raw
 
 
 def _join(words: bytes, raw: bytes) -> bytes:
@@ -365,10 +450,21 @@ def _split(blob: bytes) -> tuple[bytes, bytes]:
 def decode(plan: Plan, coefficient_blob: bytes, words: bytes, raw: bytes, version: int = VERSION) -> np.ndarray:
     """The reconstruction :func:`encode` made, from its coded coefficients and residuals."""
     walk = _Walk(plan)
-    n_contexts, limit, n_coefficient_contexts = _coders(version)
-    coder = ContextDecoder(n_contexts, words, raw) if limit is None else ContextDecoder(n_contexts, words, raw, limit)
+    _, _, n_coefficient_contexts = _coders(version)
     coefficient_coder = ContextDecoder(n_coefficient_contexts, *_split(coefficient_blob))
+    model = 0
+    if version >= 4:
+        model = int(coefficient_coder.decode(np.array([_MODEL_CONTEXT]))[0])
+        if not 0 <= model < len(MODELS_V4):
+            raise BitstreamError("coefficients section names a residual model that does not exist")
+    n_contexts, options, _ = _coders(version, model)
+    coder = ContextDecoder(n_contexts, words, raw, **options)
+    level = 0
     for b in range(plan.shape[0]):
+        if version >= 4:
+            level += int(coefficient_coder.decode(np.array([_LEVEL_CONTEXT]))[0])
+            if not -_LEVEL_LIMIT <= level <= _LEVEL_LIMIT:
+                raise BitstreamError("coefficients section holds a band level out of range")
         for k, where in enumerate(walk.passes):
             if len(where) == 0:
                 continue
@@ -377,10 +473,13 @@ def decode(plan: Plan, coefficient_blob: bytes, words: bytes, raw: bytes, versio
             ints = coefficient_coder.decode(np.arange(FEATURES))
             prediction = walk.predict(b, base, cols, ints, units)
             if version >= 3:
-                scale_class = int(coefficient_coder.decode(np.array([FEATURES]))[0])
+                scale_class = int(coefficient_coder.decode(np.array([_CLASS_CONTEXT]))[0])
                 if not 0 <= scale_class < _CLASSES:
                     raise BitstreamError("coefficients section holds a scale class out of range")
-                context = walk.contexts_v3(b, k, scale_class, prediction, base)
+                if version >= 4:
+                    context = walk.contexts_v4(b, k, scale_class, prediction, base, level)
+                else:
+                    context = walk.contexts_v3(b, k, scale_class, prediction, base)
             else:
                 context = walk.contexts(b, k)
             valid = walk.valid_of(b, k)

@@ -21,7 +21,8 @@ Stream: header ``bounds`` (one number, or ``"section"``), ``integer``,
 ``lossy_crc``; sections ``lossy`` (the lossy codec's whole stream), ``bounds``
 (f8 per band, when they differ), ``steps`` (f8 per band, float scenes),
 ``coefficients`` (integer predictor coefficients per band and pass, adaptive ANS; version 3
-adds the residual's scale class of each band and pass; version 1: LZMA of float16 slopes and
+adds the residual's scale class of each band and pass, version 4 each band's signal level and
+which residual model was kept; version 1: LZMA of float16 slopes and
 float32 offsets),
 ``residual`` (ANS words), ``residual_bits`` (raw low bits of large residuals),
 ``exception_index`` / ``exception_value`` (LZMA; only when there are some).
@@ -137,11 +138,13 @@ class ErrorBoundCodec(Codec):
     """A lossy layer from the registry plus a residual that guarantees ``max_error`` on every value."""
 
     name = "error-bound"
+    #: 4: each band sends its signal level and the residual's context adds the prediction's bin against it;
+    #: contexts blend with their parents' and forget fast (still decodes v3 through the same module).
     #: 3: the residual's context adds a scale class per band and pass and how far the prediction moved;
     #: passes are coded in growing chunks. 2: four passes, six prediction bands, entropy-coded integer
     #: coefficients (still decodes, through :mod:`torchgeo_inr.near_lossless` at version 2). Version-1
     #: streams (checkerboard, float16 coefficients) still decode, through :mod:`torchgeo_inr.near_lossless_v1`.
-    version = 3
+    version = 4
 
     def __init__(
         self,
