@@ -43,12 +43,15 @@ def _round_up(step: np.ndarray, dtype) -> np.ndarray:
     return out
 
 
+def _range_steps(values: np.ndarray, bits: int) -> np.ndarray:
+    """Each channel's range (with zero in it) over its ``bits``' levels: its step before rounding to a dtype."""
+    x = np.asarray(values, dtype=np.float64).reshape(_channels(np.shape(values)), -1)
+    return (np.maximum(x.max(axis=1), 0.0) - np.minimum(x.min(axis=1), 0.0)) / (2**bits - 1)
+
+
 def channel_steps(values: np.ndarray, bits: int, dtype="f2") -> np.ndarray:
     """Per-channel steps (float64 values of the stored ``dtype``) for ``values``."""
-    x = np.asarray(values, dtype=np.float64).reshape(_channels(np.shape(values)), -1)
-    lo = np.minimum(x.min(axis=1), 0.0)
-    hi = np.maximum(x.max(axis=1), 0.0)
-    step = (hi - lo) / (2**bits - 1)
+    step = _range_steps(values, bits)
     step = np.where(step > 0, step, 1.0)
     if np.dtype(dtype) == np.float16:
         step = np.maximum(step, _F16_MIN)
@@ -112,6 +115,10 @@ def pack_state(
     big = any(
         np.abs(a).max(initial=0.0) / (2 ** bits[n] - 1) > _F16_MAX / 2 for n, a in zip(names, arrays)
     ) or any(not (_F16_MIN <= np.asarray(v)).all() or (np.asarray(v) > _F16_MAX).any() for v in steps.values())
+    # a tensor whose own steps are below float16's smallest normal would be coded coarser than its bits
+    big = big or any(((0 < step) & (step < _F16_MIN)).any()
+                     for n, a in zip(names, arrays) if n not in steps and a.size
+                     for step in [_range_steps(a, bits[n])])
     step_dtype = "f4" if big else "f2"
     symbols, zeros, steps_out = [], [], []
     for name, array in zip(names, arrays):

@@ -35,6 +35,17 @@ class LatentData:
         self.basis = torch.from_numpy(self.decoded(self.basis_packed)).to(device)
         self.target = torch.from_numpy(xc.astype(np.float32)).to(device)
 
+    def rescale(self, factor: float) -> None:
+        """The basis times ``factor`` (the coefficients' unit becomes ``factor``), in place."""
+        import torch
+
+        from .latent_grid_stream import pack_basis
+
+        self.scaled_basis = self.scaled_basis * factor
+        self.coeff_power = self.coeff_power / factor**2
+        self.basis_packed = pack_basis(self.scaled_basis)
+        self.basis.copy_(torch.from_numpy(self.decoded(self.basis_packed)))
+
     def decoded(self, packed) -> np.ndarray:
         """The basis (k, B) float32 as decode reads it from ``packed``."""
         from .latent_grid_stream import unpack_basis

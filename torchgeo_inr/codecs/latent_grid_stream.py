@@ -6,8 +6,13 @@ Header: ``arch`` (components, latent channels per level, synthesis width),
 :mod:`torchgeo_inr.latent_grid.basis_precision`). Sections, all counted in the rate: ``scale`` and
 ``mean`` (per band, float16: the band's log2 scale and mean), ``bstep`` and
 ``bdata`` (the spectral basis, k x B, quantised per component, scaled so the
-network's outputs are of order one), ``qstep``/``qdata`` (the synthesis
+network's outputs are of order one, or, in version 4, so that a coefficient
+unit is the warm start's rounding step), ``qstep``/``qdata`` (the synthesis
 weights) and ``latents`` (the rounded latents, one ANS stream).
+
+Version 4 is version 3 (or 1) with ``arch["skip"]``: the first ``skip``
+full-resolution latent channels, times header ``skip_step``, are added to
+the first ``skip`` coefficient images (:mod:`torchgeo_inr.latent_grid.warm_start`).
 
 Version 3 codes the latents under the context model
 (:mod:`torchgeo_inr.latent_grid.context_coding`): section ``lctx`` (per
@@ -45,7 +50,10 @@ BASIS_BITS = 8
 
 
 def config_to_header(cfg: LatentConfig) -> dict:
-    return {"components": cfg.components, "channels": list(cfg.channels), "hidden": cfg.hidden}
+    head = {"components": cfg.components, "channels": list(cfg.channels), "hidden": cfg.hidden}
+    if cfg.skip:  # version 4
+        head["skip"] = cfg.skip
+    return head
 
 
 def config_from_header(head, bands: int, height: int, width: int) -> LatentConfig:
@@ -59,11 +67,10 @@ def config_from_header(head, bands: int, height: int, width: int) -> LatentConfi
         raise BitstreamError(f"header field 'channels' = {channels!r} is invalid")
     if 2 ** (len(channels) - 1) > 2 * max(height, width):
         raise BitstreamError("header describes more latent levels than the scene has")
-    return LatentConfig(
-        components=header_number(head, "components", int, 1, min(bands, height * width)),
-        channels=tuple(channels),
-        hidden=header_number(head, "hidden", int, 1, MAX_HIDDEN),
-    )
+    components = header_number(head, "components", int, 1, min(bands, height * width))
+    skip = header_number(head, "skip", int, 0, min(channels[0], components)) if "skip" in head else 0
+    return LatentConfig(components=components, channels=tuple(channels),
+                        hidden=header_number(head, "hidden", int, 1, MAX_HIDDEN), skip=skip)
 
 
 def pack_basis(basis: np.ndarray, steps: np.ndarray | None = None) -> tuple[dict, dict[str, bytes]]:
@@ -126,6 +133,8 @@ def write_stream(
     symbols = [s.cpu().numpy() for s in model.symbols(deadzone, step)]
     basis_head, basis_sections = basis
     header = {"arch": config_to_header(model.cfg), "q": qhead, "qb": basis_head}
+    if model.cfg.skip:
+        header["skip_step"] = float(np.float32(model.skip_step * step))
     if len(model.context):
         levels = _levels(symbols, model.cfg.channels)
         features = features_of(levels)
@@ -192,6 +201,8 @@ def read_renderer(stream: bitstream.Stream, shape, device=None) -> LatentRendere
     device = torch.device("cpu") if device is None else torch.device(device)
     model = LatentGridModel(cfg, height, width, latents=False)
     model.load_decoder(unpack_state(head.get("q"), stream.sections, model.decoder_shapes()))
+    if cfg.skip:
+        model.skip_step = header_number(head, "skip_step", float, 2.0**-60, 2.0**32)
     basis = unpack_basis(head.get("qb"), {"bstep": stream.section("bstep"), "bdata": stream.section("bdata")},
                          cfg.components, bands)
     if "lctx" in stream.sections:  # version 3: the context model

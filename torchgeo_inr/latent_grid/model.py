@@ -7,7 +7,8 @@ al., ICCV 2023), the detail lives in integer latent grids at full, 1/2,
 1/4 ... resolution that are entropy-coded, and the rate is in the loss. A
 small synthesis network (1x1 convolutions with GELU, then a depth-wise 3x3
 refinement) turns the upsampled grids into ``k`` coefficient images of a
-spectral basis; the basis (the scene's principal components, quantised) maps
+spectral basis, to which the first full-resolution channels may be added
+unchanged (the ``skip`` of :mod:`~torchgeo_inr.latent_grid.warm_start`); the basis (the scene's principal components, quantised) maps
 them to the bands. The loss is the metric itself, the mean over bands of
 log MSE (= -per-band PSNR * ln 10 / 10), plus ``lambda`` * bits per value;
 ``lambda`` is steered during training so that the estimated stream meets the
@@ -58,6 +59,9 @@ class LatentConfig:
     #: Encode side only: weigh the bands for the PCA (:func:`~torchgeo_inr.latent_grid.spectral.truncation_tilt`).
     #: Not in the header: the weights fold into the per-band scales the stream holds.
     tilt: bool = True
+    #: The first ``skip`` full-resolution latent channels are added to the first ``skip`` coefficient images
+    #: unchanged (:mod:`~torchgeo_inr.latent_grid.warm_start`): the synthesis learns corrections to them.
+    skip: int = 0
 
     def grid_sizes(self, height: int, width: int) -> list[tuple[int, int]]:
         return [(math.ceil(height / 2**level), math.ceil(width / 2**level)) for level in range(len(self.channels))]
@@ -189,6 +193,9 @@ class LatentGridModel(nn.Module):
         self.refine = nn.Conv2d(k, k, 3, padding=1, groups=k)
         nn.init.zeros_(self.refine.weight)
         nn.init.zeros_(self.refine.bias)
+        #: The skipped channels' rounding step relative to the coefficients (a finer latent rounding step
+        #: scales it, as it scales the first layer: :meth:`stepped_decoder_state`).
+        self.skip_step = 1.0
 
     # -- what the stream stores --------------------------------------------
     def decoder_state(self) -> dict[str, torch.Tensor]:
@@ -239,16 +246,24 @@ class LatentGridModel(nn.Module):
         up = F.interpolate(grid, size=(h * 2**level, w * 2**level), mode="bilinear", align_corners=False)
         return up[..., : self.height, : self.width]
 
-    def synthesize(self, grids: list[torch.Tensor], params: dict | None = None) -> torch.Tensor:
-        """Coefficient images (k, H, W) from latent grids (1, c_l, H_l, W_l); ``params`` overrides weights."""
+    def synthesize(self, grids: list[torch.Tensor], params: dict | None = None, skip_step: float | None = None
+                   ) -> torch.Tensor:
+        """Coefficient images (k, H, W) from latent grids (1, c_l, H_l, W_l); ``params`` overrides weights,
+        ``skip_step`` the skipped channels' step (:meth:`stepped_decoder_state`'s ``step`` times :attr:`skip_step`)."""
         feats = torch.cat([self._upsample(g, level) for level, g in enumerate(grids)], dim=1)
         if params is None:
             y = self.synthesis(feats)
-            return (y + self.refine(y))[0]
-        synthesis = {n[len("synthesis."):]: v for n, v in params.items() if n.startswith("synthesis.")}
-        refine = {n[len("refine."):]: v for n, v in params.items() if n.startswith("refine.")}
-        y = torch.func.functional_call(self.synthesis, synthesis, (feats,))
-        return (y + torch.func.functional_call(self.refine, refine, (y,)))[0]
+            y = y + self.refine(y)
+        else:
+            synthesis = {n[len("synthesis."):]: v for n, v in params.items() if n.startswith("synthesis.")}
+            refine = {n[len("refine."):]: v for n, v in params.items() if n.startswith("refine.")}
+            y = torch.func.functional_call(self.synthesis, synthesis, (feats,))
+            y = y + torch.func.functional_call(self.refine, refine, (y,))
+        skip = self.cfg.skip
+        if skip:
+            gain = self.skip_step if skip_step is None else skip_step
+            y = torch.cat([y[:, :skip] + feats[:, :skip] * gain, y[:, skip:]], dim=1)
+        return y[0]
 
     def quantised_grids(self, how: str) -> list[torch.Tensor]:
         """Latents with uniform noise ("noise"), rounded with a straight-through gradient ("ste") or rounded."""

@@ -1,0 +1,96 @@
+"""The latent-grid fit's warm start: PCA + scalar quantisation, and the skip that carries it (CPU, seconds)."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import synthetic_cube
+
+from torchgeo_inr import bitstream, compress, metrics
+from torchgeo_inr.codecs.latent_grid import LatentData
+from torchgeo_inr.errors import BitstreamError
+from torchgeo_inr.latent_grid.fit import RateDistortionLoss
+from torchgeo_inr.latent_grid.model import LatentConfig, LatentGridModel
+from torchgeo_inr.latent_grid.warm_start import uniform_step, warm_start
+from torchgeo_inr.scene import Scene
+
+V3 = Path(__file__).parent / "data" / "latent_grid_v3"
+
+
+def _started(bits: float):
+    scene = Scene(synthetic_cube(12, 24, 20))
+    torch.manual_seed(0)
+    data = LatentData(scene, 6, torch.device("cpu"), tilt=False)
+    model = LatentGridModel(LatentConfig(6, (5, 2), 12, tilt=False), 24, 20, context=True)
+    loss = RateDistortionLoss(data.basis, data.target, scene.data.size)
+    truncation = loss.psnr(loss.coeffs)
+    info = warm_start(model, loss, bits, data.rescale)
+    return model, loss, info, truncation
+
+
+def test_the_started_model_is_the_coefficients_on_a_uniform_grid():
+    """Before any step the skipped components are their coefficients exactly (in the rescaled unit), the others
+    start near zero; rounding adds about a twelfth of a step squared; the rescaled basis loses no truncation."""
+    model, loss, info, truncation = _started(24 * 20 * 5 * 4.0)
+    assert info["skip"] == 5 and model.cfg.skip == 5
+    assert abs(loss.psnr(loss.coeffs) - truncation) < 0.1
+    with torch.no_grad():
+        exact = model.synthesize(list(model.latents)).reshape(6, -1)
+        rounded = model.synthesize(model.quantised_grids("round")).reshape(6, -1)
+    torch.testing.assert_close(exact[:5], loss.coeffs[:5], rtol=0, atol=1e-4)
+    mse = float((rounded[:5] - loss.coeffs[:5]).square().mean())
+    assert 1 / 12 * 0.8 < mse < 1 / 12 * 1.2  # one coefficient unit is the step
+
+
+def test_the_step_spends_the_bits_it_was_given():
+    """More bits, a finer step; the rounded coefficients' zero-order entropy lands on the bits asked."""
+    coeffs = np.random.default_rng(0).laplace(size=(4, 5000))
+    fine, coarse = uniform_step(coeffs, 4 * 5000 * 5.0), uniform_step(coeffs, 4 * 5000 * 2.0)
+    assert fine < coarse
+
+    def entropy(step):
+        total = 0.0
+        for row in coeffs:
+            _, counts = np.unique(np.rint(row / step), return_counts=True)
+            p = counts / row.size
+            total -= row.size * (p * np.log2(p)).sum()
+        return total
+
+    assert abs(entropy(fine) / (4 * 5000 * 5.0) - 1) < 0.02
+
+
+def test_a_warm_started_stream_is_version_4_and_decodes_to_what_the_fit_measured():
+    """The skip and its step travel in the header: a decoder that ignored them would decode garbage."""
+    cube = synthetic_cube(12, 24, 20)
+    encoded = compress.encode_with_report(cube, "latent-grid", bpppb=3.0, steps=60, progress=False)
+    stream = bitstream.unpack(encoded.data)
+    assert stream.codec_version == 4 and stream.header["arch"]["skip"] >= 1 and stream.header["skip_step"] > 0
+    decoded = compress.decode(encoded.data).to_numpy()
+    assert abs(metrics.psnr_per_band(cube, decoded) - encoded.report.psnr_estimate) < 0.5
+    cold = compress.encode(cube, "latent-grid", bpppb=3.0, steps=60, warm_start=False, progress=False)
+    assert bitstream.unpack(cold).codec_version == 3
+
+
+def test_version_3_streams_still_decode():
+    """Written at 63120b7, before the skip (tests/data/latent_grid_v3/make_streams.py)."""
+    data = (V3 / "s3.inr").read_bytes()
+    assert bitstream.unpack(data).codec_version == 3
+    np.testing.assert_array_equal(compress.decode(data).to_numpy(), np.load(V3 / "s3.npy"))
+
+
+@pytest.mark.parametrize("change", [{"skip": 99}, {"skip": -1}, {"skip": "2"}, {"skip_step": None},
+                                    {"skip_step": -1.0}])
+def test_a_tampered_skip_is_refused(change):
+    cube = synthetic_cube(12, 24, 20)
+    stream = bitstream.unpack(compress.encode(cube, "latent-grid", bpppb=3.0, steps=20, progress=False))
+    header = dict(stream.header)
+    arch = dict(header["arch"])
+    if "skip" in change:
+        arch["skip"] = change["skip"]
+    else:
+        header["skip_step"] = change["skip_step"]
+    header["arch"] = arch
+    tampered = bitstream.pack(stream.codec, stream.codec_version, header, dict(stream.sections))
+    with pytest.raises(BitstreamError):
+        compress.decode(tampered)
