@@ -115,10 +115,12 @@ def pack_state(
     big = any(
         np.abs(a).max(initial=0.0) / (2 ** bits[n] - 1) > _F16_MAX / 2 for n, a in zip(names, arrays)
     ) or any(not (_F16_MIN <= np.asarray(v)).all() or (np.asarray(v) > _F16_MAX).any() for v in steps.values())
-    # a tensor whose own steps are below float16's smallest normal would be coded coarser than its bits
-    big = big or any(((0 < step) & (step < _F16_MIN)).any()
-                     for n, a in zip(names, arrays) if n not in steps and a.size
-                     for step in [_range_steps(a, bits[n])])
+    # a tensor whose own steps are below float16's smallest normal would be coded coarser than its bits (when
+    # no tensor has 16 bits: float32 steps apply to all, and 16-bit symbols using their whole range would be
+    # wider than the entropy coder takes)
+    big = big or all(bits[n] <= 15 for n in names) and any(
+        ((0 < step) & (step < _F16_MIN)).any()
+        for n, a in zip(names, arrays) if n not in steps and a.size for step in [_range_steps(a, bits[n])])
     step_dtype = "f4" if big else "f2"
     symbols, zeros, steps_out = [], [], []
     for name, array in zip(names, arrays):

@@ -29,6 +29,10 @@ import torch
 from .fit import RateDistortionLoss
 from .model import LatentGridModel
 
+#: Largest latent magnitude the start may give (about 60 dB of the leading component's peak: far beyond what a
+#: budget buys on real scenes; tiny scenes at high rates asked for more and overshot the budget).
+MAX_START = 1024.0
+
 
 def skipped_channels(model: LatentGridModel) -> int:
     """Channels added to the coefficients unchanged: the full-resolution ones, at most one per component."""
@@ -64,7 +68,9 @@ def warm_start(model: LatentGridModel, loss: RateDistortionLoss, latent_bits: fl
     m = skipped_channels(model)
     if m < 1 or latent_bits <= 0:
         return {}
-    delta = uniform_step(loss.coeffs[:m].double().cpu().numpy(), latent_bits)
+    leading = loss.coeffs[:m].double().cpu().numpy()
+    # latents beyond MAX_START in magnitude cost the context coder more than it estimates: a step no finer
+    delta = max(uniform_step(leading, latent_bits), float(np.abs(leading).max()) / MAX_START)
     rescale_basis(delta)
     loss.project()
     model.cfg = replace(model.cfg, skip=m)
