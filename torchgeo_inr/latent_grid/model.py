@@ -8,8 +8,9 @@ al., ICCV 2023), the detail lives in integer latent grids at full, 1/2,
 small synthesis network (1x1 convolutions with GELU, then a depth-wise 3x3
 refinement) turns the upsampled grids into ``k`` coefficient images of a
 spectral basis, to which the first full-resolution channels may be added
-unchanged (the ``skip`` of :mod:`~torchgeo_inr.latent_grid.warm_start`); the basis (the scene's principal components, quantised) maps
-them to the bands. The loss is the metric itself, the mean over bands of
+unchanged (the ``skip`` of :mod:`~torchgeo_inr.latent_grid.warm_start`);
+the basis (the scene's principal components, quantised) maps them to the
+bands. The loss is the metric itself, the mean over bands of
 log MSE (= -per-band PSNR * ln 10 / 10), plus ``lambda`` * bits per value;
 ``lambda`` is steered during training so that the estimated stream meets the
 byte budget. Training adds uniform noise to the latents first (a
@@ -193,8 +194,8 @@ class LatentGridModel(nn.Module):
         self.refine = nn.Conv2d(k, k, 3, padding=1, groups=k)
         nn.init.zeros_(self.refine.weight)
         nn.init.zeros_(self.refine.bias)
-        #: The skipped channels' rounding step relative to the coefficients (a finer latent rounding step
-        #: scales it, as it scales the first layer: :meth:`stepped_decoder_state`).
+        #: The skipped channels' rounding step relative to the coefficients. A stream decoded with a
+        #: latent rounding step other than 1 passes ``skip_step * step`` to :meth:`synthesize`.
         self.skip_step = 1.0
 
     # -- what the stream stores --------------------------------------------
@@ -251,19 +252,22 @@ class LatentGridModel(nn.Module):
         """Coefficient images (k, H, W) from latent grids (1, c_l, H_l, W_l); ``params`` overrides weights,
         ``skip_step`` the skipped channels' step (:meth:`stepped_decoder_state`'s ``step`` times :attr:`skip_step`)."""
         feats = torch.cat([self._upsample(g, level) for level, g in enumerate(grids)], dim=1)
-        if params is None:
-            y = self.synthesis(feats)
-            y = y + self.refine(y)
-        else:
-            synthesis = {n[len("synthesis."):]: v for n, v in params.items() if n.startswith("synthesis.")}
-            refine = {n[len("refine."):]: v for n, v in params.items() if n.startswith("refine.")}
-            y = torch.func.functional_call(self.synthesis, synthesis, (feats,))
-            y = y + torch.func.functional_call(self.refine, refine, (y,))
+        y = self.decode_features(feats, params)
         skip = self.cfg.skip
         if skip:
             gain = self.skip_step if skip_step is None else skip_step
             y = torch.cat([y[:, :skip] + feats[:, :skip] * gain, y[:, skip:]], dim=1)
         return y[0]
+
+    def decode_features(self, feats: torch.Tensor, params: dict | None = None) -> torch.Tensor:
+        """The synthesis and its refinement on upsampled features (N, C, H, W), batch kept (no skip)."""
+        if params is None:
+            y = self.synthesis(feats)
+            return y + self.refine(y)
+        synthesis = {n[len("synthesis."):]: v for n, v in params.items() if n.startswith("synthesis.")}
+        refine = {n[len("refine."):]: v for n, v in params.items() if n.startswith("refine.")}
+        y = torch.func.functional_call(self.synthesis, synthesis, (feats,))
+        return y + torch.func.functional_call(self.refine, refine, (y,))
 
     def quantised_grids(self, how: str) -> list[torch.Tensor]:
         """Latents with uniform noise ("noise"), rounded with a straight-through gradient ("ste") or rounded."""

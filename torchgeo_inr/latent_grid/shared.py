@@ -60,14 +60,7 @@ class TiledLatentModel(nn.Module):
         out = []
         for m, g in zip(self.groups, grids):
             feats = torch.cat([m._upsample(z, level) for level, z in enumerate(g)], dim=1)
-            if params is None:
-                y = m.synthesis(feats)
-                y = y + m.refine(y)
-            else:
-                syn = {n[len("synthesis."):]: v for n, v in params.items() if n.startswith("synthesis.")}
-                ref = {n[len("refine."):]: v for n, v in params.items() if n.startswith("refine.")}
-                y = torch.func.functional_call(m.synthesis, syn, (feats,))
-                y = y + torch.func.functional_call(m.refine, ref, (y,))
+            y = m.decode_features(feats, params)
             out.append(y.transpose(0, 1).reshape(self.cfg.components, -1))  # (k, tiles x H x W)
         return torch.cat(out, dim=1)
 
