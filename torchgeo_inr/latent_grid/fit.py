@@ -187,9 +187,10 @@ def fit_latent(
 
     def after_step(step: int, _loss) -> dict | None:
         if measure is not None and (step == 1 or step % MEASURE_EVERY == 0):
-            with torch.no_grad():
-                estimate = float(model.rate_bits(model.quantised_grids("round")))
-            state["correction"] = float(measure()) - estimate
+            # against the estimate lambda steers by (noisy latents in the noise phase), not the rounded one:
+            # noise spreads near-zero latents, so the noisy estimate runs above the stream, and a weight steered
+            # by it ended low-rate fits 6 to 10% under budget (Indian Pines' quadrant at 0.1 bpppb, whole at 0.05)
+            state["correction"] = float(measure()) - state["bits"]
         if step % LAMBDA_EVERY == 0:
             weight.update(state["bits"], state["correction"], state["rounding"])
         if step % 25 == 0 or step == steps:
