@@ -194,3 +194,39 @@ def test_info_describes_the_stream(scene):
     assert about["codec"] == "jpeg2000" and about["shape"] == scene.shape
     assert about["bytes"] == len(data) and about["dtype"] == "uint16"
     assert sum(about["sections"].values()) < len(data)
+
+
+#: Per-band PSNR (dB) of ``pca-jpeg2000`` on ``synthetic_cube(32, 96, 96, seed=7)`` (big enough to be probed on a
+#: window mosaic; at 0.1 bpppb the third component count loses and is skipped) before its probe shortcuts.
+PCA_REFERENCE_DB = {0.1: 38.5136, 0.5: 39.765, 2.0: 46.3987}
+
+
+@pytest.mark.parametrize("rate", sorted(PCA_REFERENCE_DB))
+def test_pca_shortcuts_keep_the_budget_and_the_quality(rate):
+    """Shortcuts in the choice of components and scales may save encodes, never bytes over budget or quality."""
+    cube = synthetic_cube(32, 96, 96, seed=7)
+    data = compress.encode(cube, "pca-jpeg2000", bpppb=rate, progress=False)
+    assert len(data) <= int(rate * cube.size / 8)
+    quality = metrics.psnr_per_band(cube, compress.decode(data).data)
+    assert quality == pytest.approx(PCA_REFERENCE_DB[rate], abs=0.05)
+
+
+def test_pca_stops_trying_component_counts_past_the_top(monkeypatch):
+    """Once a count measures worse than the one before, larger counts are not probed; the best one is kept."""
+    from torchgeo_inr.codecs import pca_jpeg2000
+
+    codec = pca_jpeg2000.PCAJPEG2000Codec(reweight_iterations=0)
+    probed, layout = [], codec._layout
+
+    def recording_layout(data, log2_scale, k):
+        probed.append(k)
+        return layout(data, log2_scale, k)
+
+    scripted = {2: 30.0, 3: 31.0, 4: 30.5, 5: 99.0}  # 5 would win, but quality over the count has one top
+    monkeypatch.setattr(codec, "_candidate_components", lambda *args: [2, 3, 4, 5])
+    monkeypatch.setattr(codec, "_layout", recording_layout)
+    monkeypatch.setattr(pca_jpeg2000, "psnr_per_band", lambda *args: scripted[probed[-1]])
+    data = codec.encode(synthetic_cube(8, 32, 32, seed=1), bpppb=1.0, progress=False)
+    assert probed == [2, 3, 4]
+    assert compress.info(data)["header"]["components"] == 3
+

@@ -41,16 +41,15 @@ def psnr_per_band(original, decoded, mask=None) -> float:
     against the cube's peak so that one dead band cannot make the mean -inf.
     """
     a, b, valid = _pair(original, decoded, mask)
-    cube_peak = float(np.abs(a[valid]).max()) if valid.any() else 0.0
-    values = []
-    for band in range(a.shape[0]):
-        v = valid[band]
-        if not v.any():
-            continue
-        err = a[band][v] - b[band][v]
-        peak = float(np.abs(a[band][v]).max()) or cube_peak
-        values.append(_psnr(peak, float(np.mean(err**2))))
-    return float(np.mean(values))
+    bands = a.shape[0]
+    with np.errstate(invalid="ignore"):  # gaps (NaN, inf) are left out by ``valid``, not computed with
+        squared = np.where(valid, (a - b) ** 2, 0.0).reshape(bands, -1).sum(1)
+        peaks = np.where(valid, np.abs(a), 0.0).reshape(bands, -1).max(1)
+    counts = valid.reshape(bands, -1).sum(1)
+    cube_peak = float(peaks.max(initial=0.0))
+    # one pass over the cube, not a loop of boolean indexing per band (a tenth of a pca-jpeg2000 probe's time)
+    return float(np.mean([_psnr(float(peak) or cube_peak, float(total / count))
+                          for peak, total, count in zip(peaks, squared, counts) if count]))
 
 
 def psnr_global(original, decoded, mask=None) -> float:

@@ -22,7 +22,10 @@ quality knob took 10 to 14 encodes per choice tried. The choices (component
 count, band scales) are therefore made on a mosaic of small windows spread
 over the scene (:data:`PROBE_PIXELS` in all), and every knob search is a
 secant in log-bytes that starts from where the last one ended: the whole
-scene is coded only by the last search, two to four times.
+scene is coded only by the last search, two to four times. Component counts
+are tried from the fewest up and the trial stops at the first that does worse
+than the one before (quality over the count has one top), which spares the
+largest, dearest encodes at the rates where the fewest components win.
 """
 
 from __future__ import annotations
@@ -307,6 +310,8 @@ class PCAJPEG2000Codec(Codec):
                 errors.append(err)
                 continue
             knob = scored[-1][1]
+            if len(scored) > 1 and scored[-1][0] < scored[-2][0]:
+                break  # quality over the count rises to one top and falls: past it, larger (dearer) counts lose
         if not scored:
             raise errors[0]
         best = max(scored, key=lambda t: t[0])
