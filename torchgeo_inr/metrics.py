@@ -42,10 +42,15 @@ def psnr_per_band(original, decoded, mask=None) -> float:
     """
     a, b, valid = _pair(original, decoded, mask)
     bands = a.shape[0]
+    a, b, valid = a.reshape(bands, -1), b.reshape(bands, -1), valid.reshape(bands, -1)
+    squared, peaks = np.zeros(bands), np.zeros(bands)
+    block = max(1, 2**22 // max(1, a.shape[1]))  # bands at a time: temporaries of a few million values at most
     with np.errstate(invalid="ignore"):  # gaps (NaN, inf) are left out by ``valid``, not computed with
-        squared = np.where(valid, (a - b) ** 2, 0.0).reshape(bands, -1).sum(1)
-        peaks = np.where(valid, np.abs(a), 0.0).reshape(bands, -1).max(1)
-    counts = valid.reshape(bands, -1).sum(1)
+        for start in range(0, bands, block):
+            rows = slice(start, start + block)
+            squared[rows] = np.where(valid[rows], (a[rows] - b[rows]) ** 2, 0.0).sum(1)
+            peaks[rows] = np.where(valid[rows], np.abs(a[rows]), 0.0).max(1, initial=0.0)
+    counts = valid.sum(1)
     cube_peak = float(peaks.max(initial=0.0))
     # one pass over the cube, not a loop of boolean indexing per band (a tenth of a pca-jpeg2000 probe's time)
     return float(np.mean([_psnr(float(peak) or cube_peak, float(total / count))
