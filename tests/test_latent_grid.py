@@ -210,7 +210,8 @@ def test_the_rate_weight_sees_the_real_stream_in_the_noise_phase(monkeypatch):
     """Where the real stream is measured, the rate lambda steers by is that stream's size, also while the latents
     are noisy: the old correction was against the rounded latents' estimate, but noise spreads near-zero latents,
     so the noisy estimate ran above the stream and low-rate fits ended 6 to 10% under budget (Indian Pines at
-    0.05 bpppb, 1,000 steps: 39.65 dB at 0.0460; measured against the noisy estimate, 40.49 at 0.0469)."""
+    0.05 bpppb, 1,000 steps: 39.65 dB at 0.0460; measured against the noisy estimate, 40.49 at 0.0469). The
+    estimate drops when rounding starts: the stream is measured again there."""
     from torchgeo_inr.codecs.latent_grid_stream import write_stream
     from torchgeo_inr.latent_grid import fit
     from torchgeo_inr.latent_grid.model import LatentConfig, LatentGridModel
@@ -240,10 +241,12 @@ def test_the_rate_weight_sees_the_real_stream_in_the_noise_phase(monkeypatch):
         measured.append(8.0 * len(write_stream(model, data.basis_packed, data.band_sections, 8, finish)))
         return measured[-1]
 
-    fit.fit_latent(model, loss, target_bits=measure(), steps=fit.MEASURE_EVERY + 10, weight_bits=8,
-                   measure=measure, noise_fraction=1.0, progress=False)
+    steps = fit.MEASURE_EVERY + 30
+    fit.fit_latent(model, loss, target_bits=measure(), steps=steps, weight_bits=8, measure=measure,
+                   noise_fraction=(fit.MEASURE_EVERY + 10) / steps, progress=False)
     rate, rounding = steered[fit.MEASURE_EVERY // fit.LAMBDA_EVERY - 1]  # the update at the measured step
-    assert not rounding and rate == pytest.approx(measured[-1])
+    assert not rounding and rate == pytest.approx(measured[2])
+    assert len(measured) == 4  # before the fit, at its first step, at step MEASURE_EVERY, and when rounding began
 
 
 def test_an_over_budget_stream_takes_the_cheaper_knob():

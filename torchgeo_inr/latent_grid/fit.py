@@ -161,7 +161,7 @@ def fit_latent(
         {"params": model.entropy_parameters() + list(model.decoder_state().values()), "lr": lr},
     ]
     state = {"psnr": float("nan"), "bits": float("nan"), "correction": 0.0, "rounding": False, "mse": None,
-             "features": None}
+             "features": None, "measured": False}
     weight = RateWeight(lam, target_bits, gain, LOOK_AHEAD * steps)
 
     def rounding(step: int) -> bool:
@@ -186,11 +186,12 @@ def fit_latent(
         return torch.log(mse).mean() + weight.lam * rate / loss.n_values
 
     def after_step(step: int, _loss) -> dict | None:
-        if measure is not None and (step == 1 or step % MEASURE_EVERY == 0):
+        if measure is not None and (step == 1 or step % MEASURE_EVERY == 0 or state["rounding"] != state["measured"]):
             # against the estimate lambda steers by (noisy latents in the noise phase), not the rounded one:
             # noise spreads near-zero latents, so the noisy estimate runs above the stream, and a weight steered
-            # by it ended low-rate fits 6 to 10% under budget (Indian Pines' quadrant at 0.1 bpppb, whole at 0.05)
-            state["correction"] = float(measure()) - state["bits"]
+            # by it ended low-rate fits 6 to 10% under budget (Indian Pines' quadrant at 0.1 bpppb, whole at 0.05);
+            # measured again when rounding starts, where that estimate drops
+            state["correction"], state["measured"] = float(measure()) - state["bits"], state["rounding"]
         if step % LAMBDA_EVERY == 0:
             weight.update(state["bits"], state["correction"], state["rounding"])
         if step % 25 == 0 or step == steps:
