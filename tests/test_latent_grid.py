@@ -206,6 +206,25 @@ def test_the_rate_weight_steers_by_where_the_rate_is_heading():
     assert rising.lam < before and rising.history == [400]
 
 
+def _small_fit(channels: tuple, latent_std: float):
+    """A 8-band 32 x 32 scene, its latent data, a context-coded model whose latents are drawn at ``latent_std``,
+    the fit's loss, and a codec's finisher; (scene, data, model, loss, codec, finish)."""
+    from torchgeo_inr.latent_grid.fit import RateDistortionLoss
+    from torchgeo_inr.latent_grid.model import LatentConfig, LatentGridModel
+
+    scene = Scene(synthetic_cube(bands=8, height=32, width=32))
+    cfg = LatentConfig(4, channels, 8, tilt=False)
+    torch.manual_seed(0)
+    data = LatentData(scene, cfg.components, torch.device("cpu"), tilt=False)
+    model = LatentGridModel(cfg, 32, 32, context=True)
+    with torch.no_grad():
+        for z in model.latents:
+            z.normal_(0, latent_std)
+    codec = LatentGridCodec(steps=1)
+    loss = RateDistortionLoss(data.basis, data.target, scene.data.size)
+    return scene, data, model, loss, codec, codec._finisher(scene)
+
+
 def test_the_rate_weight_sees_the_real_stream_in_the_noise_phase(monkeypatch):
     """Where the real stream is measured, the rate lambda steers by is that stream's size, also while the latents
     are noisy: the old correction was against the rounded latents' estimate, but noise spreads near-zero latents,
@@ -214,7 +233,6 @@ def test_the_rate_weight_sees_the_real_stream_in_the_noise_phase(monkeypatch):
     estimate drops when rounding starts: the stream is measured again there."""
     from torchgeo_inr.codecs.latent_grid_stream import write_stream
     from torchgeo_inr.latent_grid import fit
-    from torchgeo_inr.latent_grid.model import LatentConfig, LatentGridModel
 
     steered = []
     update = fit.RateWeight.update
@@ -224,17 +242,7 @@ def test_the_rate_weight_sees_the_real_stream_in_the_noise_phase(monkeypatch):
         return update(self, bits, correction, rounding)
 
     monkeypatch.setattr(fit.RateWeight, "update", recording)
-    scene = Scene(synthetic_cube(bands=8, height=32, width=32))
-    cfg = LatentConfig(4, (6, 2), 8, tilt=False)
-    torch.manual_seed(0)
-    data = LatentData(scene, cfg.components, torch.device("cpu"), tilt=False)
-    model = LatentGridModel(cfg, 32, 32, context=True)
-    with torch.no_grad():
-        for z in model.latents:
-            z.normal_(0, 0.3)  # near zero: noise spreads them, rounding does not
-    loss = fit.RateDistortionLoss(data.basis, data.target, scene.data.size)
-    codec = LatentGridCodec(steps=1)
-    finish = codec._finisher(scene)
+    _, data, model, loss, _, finish = _small_fit((6, 2), 0.3)  # near zero: noise spreads them, rounding does not
     measured = []
 
     def measure():
@@ -253,21 +261,9 @@ def test_an_over_budget_stream_takes_the_cheaper_knob():
     """At a high rate (large latents) a coarser rounding step brings a stream under budget for less error than a
     dead zone: the last knob measures both and keeps the better (the old one had the dead zone only)."""
     from torchgeo_inr.codecs.latent_grid_stream import write_stream
-    from torchgeo_inr.latent_grid.fit import RateDistortionLoss
-    from torchgeo_inr.latent_grid.model import LatentConfig, LatentGridModel
     from torchgeo_inr.ratecontrol import Target
 
-    scene = Scene(synthetic_cube(bands=8, height=32, width=32))
-    cfg = LatentConfig(4, (12, 2), 8, tilt=False)
-    torch.manual_seed(0)
-    data = LatentData(scene, cfg.components, torch.device("cpu"), tilt=False)
-    model = LatentGridModel(cfg, 32, 32, context=True)
-    with torch.no_grad():
-        for z in model.latents:
-            z.normal_(0, 30)
-    loss = RateDistortionLoss(data.basis, data.target, scene.data.size)
-    codec = LatentGridCodec(steps=1)
-    finish = codec._finisher(scene)
+    scene, data, model, loss, codec, finish = _small_fit((12, 2), 30.0)
 
     def stream(deadzone=0.0, step=1.0):
         return write_stream(model, data.basis_packed, data.band_sections, codec.weight_bits, finish, deadzone, step)
