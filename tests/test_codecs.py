@@ -230,3 +230,18 @@ def test_pca_stops_trying_component_counts_past_the_top(monkeypatch):
     assert probed == [2, 3, 4]
     assert compress.info(data)["header"]["components"] == 3
 
+
+
+def test_pca_knob_search_that_runs_out_of_probes_still_fits():
+    """A tiny scene at a high rate, where bytes climb faster in the knob than the secant's slope allows: the
+    probes ran out over budget and it raised "the smallest codestream is 181 bytes, over 2872" (a search
+    failure reported as a rate failure, and the component count silently dropped); now it bisects from the
+    lowest knob."""
+    from torchgeo_inr.codecs.pca_jpeg2000 import PCAJPEG2000Codec
+
+    codec = PCAJPEG2000Codec()
+    cube = synthetic_cube(12, 16, 16, seed=0).astype(np.float64)
+    layout = codec._layout(cube, np.zeros(12), 10)
+    budget = int(8.0 * cube.size / 8) - 200
+    knob, codestream = codec._fit_knob(layout, budget, None, 0.97)
+    assert len(codestream) <= budget and knob.knob > 0

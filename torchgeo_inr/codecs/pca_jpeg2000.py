@@ -246,9 +246,28 @@ class PCAJPEG2000Codec(Codec):
                 jump = slope * (goal - log_bytes)
                 knob += math.copysign(min(max(abs(jump), 0.05), 30.0), jump)
         if under is None:
-            smallest = len(j2k.encode(layout.planes, j2k.MIN_QUALITY, threads=self.threads))
-            raise RateError(f"the smallest codestream is {smallest} bytes, over {budget}", smallest=smallest)
+            under = self._bisect_under(layout, budget, close, over[0] if over is not None else j2k.MAX_QUALITY)
         return _Knob(under[0], layout.step, slope, under[0] - start), under[2]
+
+    def _bisect_under(self, layout: _Layout, budget: int, close: float, upper: float) -> tuple[float, float, bytes]:
+        """(knob, log bytes, codestream) under ``budget`` by bisection from the lowest knob, where the secant ran
+        out of probes before it got under (bytes steeper in the knob than its slope allowed: tiny scenes at
+        high rates); raises :class:`RateError` when even the lowest knob is over."""
+        codestream = j2k.encode(layout.planes, j2k.MIN_QUALITY, threads=self.threads)
+        if len(codestream) > budget:
+            raise RateError(f"the smallest codestream is {len(codestream)} bytes, over {budget}",
+                            smallest=len(codestream))
+        under = (j2k.MIN_QUALITY, math.log(len(codestream)), codestream)
+        for _ in range(MAX_PROBES):
+            if upper - under[0] < _KNOB_RESOLUTION or len(under[2]) >= close * budget:
+                break
+            knob = (under[0] + upper) / 2
+            codestream = j2k.encode(layout.planes, knob, threads=self.threads)
+            if len(codestream) <= budget:
+                under = (knob, math.log(len(codestream)), codestream)
+            else:
+                upper = knob
+        return under
 
     def _candidate_components(self, data: np.ndarray, log2_scale: np.ndarray, bpppb: float, room: int) -> list[int]:
         bands, pixels = data.shape[0], data[0].size
