@@ -118,9 +118,9 @@ def pack_state(
     # a tensor whose own steps are below float16's smallest normal would be coded coarser than its bits (when
     # no tensor has 16 bits: float32 steps apply to all, and 16-bit symbols using their whole range would be
     # wider than the entropy coder takes)
-    big = big or all(bits[n] <= 15 for n in names) and any(
-        ((0 < step) & (step < _F16_MIN)).any()
-        for n, a in zip(names, arrays) if n not in steps and a.size for step in [_range_steps(a, bits[n])])
+    if not big and all(bits[n] <= 15 for n in names):
+        own = [_range_steps(a, bits[n]) for n, a in zip(names, arrays) if n not in steps and a.size]
+        big = any(((0 < step) & (step < _F16_MIN)).any() for step in own)
     step_dtype = "f4" if big else "f2"
     symbols, zeros, steps_out = [], [], []
     for name, array in zip(names, arrays):
