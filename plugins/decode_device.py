@@ -33,6 +33,8 @@ def checked(device):
     """``device`` as a string torch accepts, or None; a clear error for a device torch does not know."""
     if device is None:
         return None
+    if str(device) == "cpu":  # without torch: a CPU read of latent-grid chunks needs none
+        return "cpu"
     import torch
 
     try:

@@ -109,11 +109,14 @@ def test_every_chunk_and_the_archive_keep_the_rate_promise(store, cube):
 
 
 def test_one_chunk_reads_alone_in_a_fresh_process(store, cube):
+    """... and without torch: a CPU read synthesises in numpy (a Dask worker needs no torch)."""
     child = textwrap.dedent(
         f"""
+        import sys
         import xarray as xr
         ds = xr.open_zarr({str(store)!r}, consolidated=False)
         print(float(ds.reflectance.isel(y=slice(32, 64), x=slice(0, 32)).mean()))
+        assert "torch" not in sys.modules, "the read imported torch"
         """
     )
     out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=300)

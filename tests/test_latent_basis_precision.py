@@ -7,7 +7,8 @@ from conftest import synthetic_cube
 
 from torchgeo_inr import bitstream, compress, metrics
 from torchgeo_inr.codecs.latent_grid import LatentData, LatentGridCodec
-from torchgeo_inr.codecs.latent_grid_stream import pack_basis, unpack_basis
+from torchgeo_inr.codecs.latent_grid_read import unpack_basis
+from torchgeo_inr.codecs.latent_grid_stream import pack_basis
 from torchgeo_inr.latent_grid.basis_precision import MAX_BITS, choose_steps, symbol_bits
 from torchgeo_inr.quantize import pack_state, unpack_state
 from torchgeo_inr.scene import Scene

@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from torchgeo_inr.errors import BitstreamError
-from torchgeo_inr.latent_grid.context import (
-    FEATURES, STEPS, UNITS, index_scale, level_features, log2_scales, quantise_weights, scale_indices, second_pass,
+from torchgeo_inr.latent_grid.context import level_features, second_pass
+from torchgeo_inr.latent_grid.scale_index import (
+    FEATURES, STEPS, UNITS, index_scale, log2_scales, quantise_weights, scale_indices,
 )
 from torchgeo_inr.latent_grid.context_coding import decode_levels, encode_levels
 from torchgeo_inr.latent_grid.model import laplace_bits

@@ -8,7 +8,7 @@ from conftest import mean_baseline, synthetic_cube
 from torchgeo_inr import bitstream, compress, metrics
 from torchgeo_inr.codecs.latent_grid import LatentData, LatentGridCodec
 from torchgeo_inr.errors import BitstreamError
-from torchgeo_inr.latent_grid.model import MAX_CHANNELS, auto_config
+from torchgeo_inr.latent_grid.config import MAX_CHANNELS, auto_config
 from torchgeo_inr.latent_grid.spectral import MAX_TILT, peak_normalise, principal_basis, truncation_tilt
 from torchgeo_inr.scene import Scene
 
@@ -165,7 +165,8 @@ def test_truncation_tilt_raises_the_mean_band_psnr_of_a_truncated_pca():
 def test_a_finer_latent_step_is_undone_by_the_first_layer():
     """The under-budget knob: latents rounded on a finer grid, the synthesis's first layer scaled to match, give
     the same coefficients before rounding, and more bytes and less error after."""
-    from torchgeo_inr.latent_grid.model import LatentConfig, LatentGridModel
+    from torchgeo_inr.latent_grid.config import LatentConfig
+    from torchgeo_inr.latent_grid.model import LatentGridModel
 
     torch.manual_seed(0)
     model = LatentGridModel(LatentConfig(3, (4, 2), 8), 12, 10)
@@ -210,7 +211,8 @@ def _small_fit(channels: tuple, latent_std: float):
     """A 8-band 32 x 32 scene, its latent data, a context-coded model whose latents are drawn at ``latent_std``,
     the fit's loss, and a codec's finisher; (scene, data, model, loss, codec, finish)."""
     from torchgeo_inr.latent_grid.fit import RateDistortionLoss
-    from torchgeo_inr.latent_grid.model import LatentConfig, LatentGridModel
+    from torchgeo_inr.latent_grid.config import LatentConfig
+    from torchgeo_inr.latent_grid.model import LatentGridModel
 
     scene = Scene(synthetic_cube(bands=8, height=32, width=32))
     cfg = LatentConfig(4, channels, 8, tilt=False)

@@ -11,7 +11,8 @@ from torchgeo_inr import bitstream, compress, metrics
 from torchgeo_inr.codecs.latent_grid import LatentData
 from torchgeo_inr.errors import BitstreamError
 from torchgeo_inr.latent_grid.fit import RateDistortionLoss
-from torchgeo_inr.latent_grid.model import LatentConfig, LatentGridModel
+from torchgeo_inr.latent_grid.config import LatentConfig
+from torchgeo_inr.latent_grid.model import LatentGridModel
 from torchgeo_inr.latent_grid.warm_start import uniform_step, warm_start
 from torchgeo_inr.scene import Scene
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from .codecs.torch_codec import TorchCodec
 from .compress import encode_with_report
 from .errors import RateError
 from .metrics import bpppb, quality_report
@@ -56,7 +57,7 @@ class Result:
 
 def _default_device(codec: str) -> str:
     """The device a codec picks when given none: CUDA for the neural codecs when there is one."""
-    if "torch" not in codec_class(codec).libraries:
+    if not issubclass(codec_class(codec), TorchCodec):
         return "cpu"
     import torch
 

@@ -108,7 +108,7 @@ def cmd_compress(args) -> None:
 def cmd_decompress(args) -> None:
     data = read_stream_file(args.input)
     start = time.perf_counter()
-    codec_class(bitstream.unpack(data).codec).load_libraries()
+    codec_class(bitstream.unpack(data).codec).load_libraries(args.device)
     loaded = time.perf_counter()
     scene = decode(data, device=args.device)
     seconds = time.perf_counter() - loaded  # the decode itself; library start-up is reported apart

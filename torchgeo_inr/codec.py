@@ -46,12 +46,16 @@ class Codec(ABC):
     #: Modules decode imports on first use. :meth:`load_libraries` imports them ahead, so that a
     #: decode timing can leave out library start-up (torch alone takes seconds to import).
     libraries: ClassVar[tuple[str, ...]] = ()
+    #: What a decode on a device other than the CPU imports besides (where the CPU decode needs no torch).
+    device_libraries: ClassVar[tuple[str, ...]] = ()
     #: Whether the codec fits with the one training loop (takes a ``steps`` budget and ``max_seconds``).
     trains: ClassVar[bool] = False
 
     @classmethod
-    def load_libraries(cls) -> None:
-        for module in cls.libraries:
+    def load_libraries(cls, device=None) -> None:
+        """Import what a decode on ``device`` (None: the CPU) will."""
+        on_device = device is not None and str(device) != "cpu"
+        for module in cls.libraries + (cls.device_libraries if on_device else ()):
             importlib.import_module(module)
 
     def encode(

@@ -69,7 +69,9 @@ class LatentGridCodec(TorchCodec):
     #: the warm start).
     version = 4
     trains = True
-    libraries = ("torch", "torchgeo_inr.codecs.latent_grid_stream")
+    #: A CPU decode of a whole-scene stream needs numpy alone (:mod:`~torchgeo_inr.codecs.latent_grid_read`).
+    libraries = ("constriction", "torchgeo_inr.codecs.latent_grid_read")
+    device_libraries = ("torch", "torchgeo_inr.codecs.latent_grid_stream")
     renders_shifted_bands = True
 
     def __init__(
@@ -125,7 +127,8 @@ class LatentGridCodec(TorchCodec):
         import torch
 
         from ..latent_grid.fit import RateDistortionLoss
-        from ..latent_grid.model import LatentGridModel, auto_config
+        from ..latent_grid.config import auto_config
+        from ..latent_grid.model import LatentGridModel
         from ..latent_grid.warm_start import warm_start
         from .latent_grid_stream import config_to_header, write_stream
 
@@ -261,6 +264,17 @@ class LatentGridCodec(TorchCodec):
         from ..scene_header import decode_scene_header
 
         return _read(stream, decode_scene_header(stream)["shape"], device)
+
+    def _decode(self, stream: bitstream.Stream, shape, *, device) -> np.ndarray:
+        if device is None or str(device) == "cpu":  # numpy alone: no torch to import
+            if "net" in stream.sections:
+                from .latent_grid_network import decode_chunk_values
+
+                return decode_chunk_values(stream, shape)
+            from .latent_grid_read import decode_values
+
+            return decode_values(stream, shape)
+        return super()._decode(stream, shape, device=device)
 
     def _decode_on(self, stream: bitstream.Stream, shape, device) -> np.ndarray:
         return _read(stream, shape, device).render().cpu().numpy()

@@ -10,7 +10,8 @@ from .. import bitstream
 from ..errors import BitstreamError, InrError
 from ..scene_header import decode_scene_header
 from .latent_grid import LatentGridCodec
-from .latent_grid_shared import chunk_latents, synthesise
+from .latent_grid_network import chunk_latents
+from .latent_grid_shared import synthesise
 
 
 class _Synthesised(LatentGridCodec):

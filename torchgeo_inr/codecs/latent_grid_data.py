@@ -48,7 +48,7 @@ class LatentData:
 
     def decoded(self, packed) -> np.ndarray:
         """The basis (k, B) float32 as decode reads it from ``packed``."""
-        from .latent_grid_stream import unpack_basis
+        from .latent_grid_read import unpack_basis
 
         k, bands = self.scaled_basis.shape
         return unpack_basis(packed[0], packed[1], k, bands).astype(np.float32)

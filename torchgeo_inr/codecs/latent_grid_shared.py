@@ -25,14 +25,14 @@ import numpy as np
 
 from .. import archive_network, bitstream, entropy
 from ..errors import BitstreamError
-from ..latent_grid.model import MAX_SYMBOL, LatentConfig, LatentGridModel
-from ..packing import pack_array, unpack_array
-from ..quantize import pack_state, unpack_state
+from ..latent_grid.config import MAX_SYMBOL, LatentConfig
+from ..latent_grid.model import LatentGridModel
+from ..packing import pack_array
+from ..quantize import pack_state
 from ..ratecontrol import Target
 from ..scene import Scene
+from .latent_grid_network import NETWORK_VERSION, ChunkLatents, chunk_latents, network
 
-#: Layout version of latent-grid archive networks.
-NETWORK_VERSION = 1
 #: Steps of the joint fit over the tiles, unless the caller sets them.
 NETWORK_STEPS = 3000
 #: How fast a chunk's fit moves its rate weight (the whole-scene fit: 0.3): a chunk's fit is short, and starts
@@ -68,7 +68,7 @@ def fit_network(codec, tiles: list[Scene], *, bpppb: float, shape, chunks: int, 
     import torch
 
     from ..latent_grid.fit import RateDistortionLoss, fit_latent
-    from ..latent_grid.model import auto_config
+    from ..latent_grid.config import auto_config
     from ..latent_grid.shared import TiledLatentModel
     from .latent_grid_data import LatentData
 
@@ -118,44 +118,6 @@ def pack_network(model, data, weight_bits: int, lam: float = 1.0) -> bytes:
     return archive_network.pack("latent-grid", NETWORK_VERSION, header, sections)
 
 
-class _Network:
-    """An archive network decoded once per process: what chunk encodes and decodes read."""
-
-    def __init__(self, net: archive_network.SharedNetwork, bands: int):
-        from .latent_grid_stream import config_from_header, unpack_basis
-
-        head, sec = net.header, net.sections
-        self.cfg = config_from_header(head.get("arch"), bands, 1 << 16, 1 << 16)
-        shapes = LatentGridModel(self.cfg, 1, 1, latents=False).decoder_shapes()
-        self.decoder = unpack_state(head.get("q"), sec, shapes)
-        self.basis = unpack_basis(head.get("qb"), {"bstep": _sec(sec, "bstep"), "bdata": _sec(sec, "bdata")},
-                                  self.cfg.components, bands)
-        self.log2_scale = unpack_array(_sec(sec, "scale"), "f2", bands, "scale").astype(np.float64)
-        self.mean = unpack_array(_sec(sec, "mean"), "f2", bands, "mean").astype(np.float64)
-        n = sum(self.cfg.channels)
-        self.lscale = unpack_array(_sec(sec, "lscale"), "<f4", n, "lscale").astype(np.float64)
-        self.lrange = unpack_array(_sec(sec, "lrange"), "<u2", n, "lrange").astype(np.int64)
-        if not (np.isfinite(self.lscale).all() and (self.lscale > 0).all() and (self.lrange >= 1).all()):
-            raise BitstreamError("latent-grid archive network has invalid latent models")
-        self.sha = bytes.fromhex(net.sha256)
-        lam = head.get("lam", 1.0)
-        self.lam = float(lam) if isinstance(lam, (int, float)) and 1e-6 <= lam <= 1e6 else 1.0
-
-    def models(self) -> list[list]:
-        return [[0, 0.0, float(np.float32(s)), -int(r), int(r)] for s, r in zip(self.lscale, self.lrange)]
-
-
-def _sec(sections: dict, name: str) -> bytes:
-    if name not in sections:
-        raise BitstreamError(f"latent-grid archive network has no section {name!r}")
-    return sections[name]
-
-
-def network(sha256: str, bands: int) -> _Network:
-    net = archive_network.get(sha256, "latent-grid", NETWORK_VERSION)
-    return net.build(("latent-grid", bands), lambda: _Network(net, bands))
-
-
 def encode_chunk(codec, scene: Scene, target: Target, finish, device, progress: bool, t0: float):
     """A chunk's stream against the archive network ``codec.network``: its latents fitted to the budget."""
     import torch
@@ -195,31 +157,6 @@ def _split(values: np.ndarray, cfg: LatentConfig) -> list[np.ndarray]:
 #: 2**18 pixels at the largest width (512) stays near 0.5 GB, on a GPU or on the CPU.
 MAX_BATCH_TILES = 64
 MAX_BATCH_PIXELS = 1 << 18
-
-
-class ChunkLatents:
-    """A chunk's first half of a read, on the CPU: its network, its shape and its entropy-decoded latents."""
-
-    __slots__ = ("net", "shape", "symbols")
-
-    def __init__(self, net: _Network, shape: tuple[int, int, int], symbols: list[np.ndarray]):
-        self.net, self.shape, self.symbols = net, shape, symbols
-
-
-def chunk_latents(stream: bitstream.Stream, shape) -> ChunkLatents:
-    """Check a chunk against its network (which must be loaded in this process) and entropy-decode its latents."""
-    bands, height, width = (int(s) for s in shape)
-    sha = stream.section("net")
-    if len(sha) != 32:
-        raise BitstreamError(f"latent-grid chunk names its network with {len(sha)} bytes, not a sha256")
-    net = network(sha.hex(), bands)
-    cfg = net.cfg
-    if 2 ** (len(cfg.channels) - 1) > 2 * max(height, width):
-        raise BitstreamError("the archive network has more latent levels than this chunk has pixels")
-    sizes = cfg.grid_sizes(height, width)
-    counts = [h * w for c, (h, w) in zip(cfg.channels, sizes) for _ in range(c)]
-    symbols = entropy.decode_tensors(stream.section("latents"), net.models(), counts)
-    return ChunkLatents(net, (bands, height, width), symbols)
 
 
 def _synthesize(model: LatentGridModel, grids: list):

@@ -1,4 +1,6 @@
-"""The ``latent-grid`` stream: what it holds, written and read in this one module.
+"""The ``latent-grid`` stream: what it holds and how it is written; the torch renderer that reads it.
+
+Parsing and the torch-free decode are :mod:`~torchgeo_inr.codecs.latent_grid_read`.
 
 Header: ``arch`` (components, latent channels per level, synthesis width),
 ``q`` (the synthesis weights' quantisation, :mod:`torchgeo_inr.quantize`),
@@ -39,11 +41,13 @@ from ..band_shift import lerp_rows
 from ..codec import Finish
 from ..errors import BitstreamError
 from ..latent_grid.basis_precision import symbol_bits
-from ..latent_grid.context import FEATURES
-from ..latent_grid.context_coding import decode_levels, encode_levels, features_of
-from ..latent_grid.model import MAX_CHANNELS, MAX_HIDDEN, MAX_LEVELS, MAX_SYMBOL, LatentConfig, LatentGridModel
-from ..packing import header_number, pack_array, unpack_array
-from ..quantize import pack_state, unpack_state
+from ..latent_grid.config import LatentConfig
+from ..latent_grid.context import features_of
+from ..latent_grid.context_coding import encode_levels
+from ..latent_grid.model import LatentGridModel
+from ..packing import pack_array
+from ..quantize import pack_state
+from .latent_grid_read import MODEL, read_payload
 
 #: Bits of the spectral basis's values.
 BASIS_BITS = 8
@@ -56,23 +60,6 @@ def config_to_header(cfg: LatentConfig) -> dict:
     return head
 
 
-def config_from_header(head, bands: int, height: int, width: int) -> LatentConfig:
-    """The architecture a header describes, checked against the scene and the model's limits."""
-    if not isinstance(head, dict):
-        raise BitstreamError("latent architecture is missing from the header")
-    channels = head.get("channels")
-    if not (isinstance(channels, list) and 1 <= len(channels) <= MAX_LEVELS) or not all(
-        isinstance(c, int) and not isinstance(c, bool) and 1 <= c <= MAX_CHANNELS for c in channels
-    ):
-        raise BitstreamError(f"header field 'channels' = {channels!r} is invalid")
-    if 2 ** (len(channels) - 1) > 2 * max(height, width):
-        raise BitstreamError("header describes more latent levels than the scene has")
-    components = header_number(head, "components", int, 1, min(bands, height * width))
-    skip = header_number(head, "skip", int, 0, min(channels[0], components)) if "skip" in head else 0
-    return LatentConfig(components=components, channels=tuple(channels),
-                        hidden=header_number(head, "hidden", int, 1, MAX_HIDDEN), skip=skip)
-
-
 def pack_basis(basis: np.ndarray, steps: np.ndarray | None = None) -> tuple[dict, dict[str, bytes]]:
     """The basis (k, B) quantised (``BASIS_BITS`` a value, or one chosen step per row): its header and its two
     sections."""
@@ -83,18 +70,8 @@ def pack_basis(basis: np.ndarray, steps: np.ndarray | None = None) -> tuple[dict
     return head, {"bstep": sections["qstep"], "bdata": sections["qdata"]}
 
 
-def unpack_basis(head, sections: dict[str, bytes], components: int, bands: int) -> np.ndarray:
-    quantised = {"qstep": sections["bstep"], "qdata": sections["bdata"]}
-    return unpack_state(head, quantised, {"basis": (components, bands)})["basis"]
-
-
 def band_sections(log2_scale: np.ndarray, mean: np.ndarray) -> dict[str, bytes]:
     return {"scale": pack_array(log2_scale, "f2"), "mean": pack_array(mean, "f2")}
-
-
-# One model per latent channel: family, symbol range and float32 mean and scale, 17 bytes in binary
-# (in the JSON header they would cost twice that, which matters on small scenes and tiles).
-_MODEL = np.dtype([("family", "u1"), ("lo", "<i4"), ("hi", "<i4"), ("mean", "<f4"), ("scale", "<f4")])
 
 
 def _float32_model(model: list) -> list:
@@ -103,17 +80,12 @@ def _float32_model(model: list) -> list:
 
 
 def _pack_models(models: list[list]) -> bytes:
-    table = np.zeros(len(models), dtype=_MODEL)
+    """Version 1's models, one per latent channel (:data:`~torchgeo_inr.codecs.latent_grid_read.MODEL`), 17 bytes in
+    binary: in the JSON header they would cost twice that, which matters on small scenes and tiles."""
+    table = np.zeros(len(models), dtype=MODEL)
     for row, (family, mean, scale, lo, hi) in zip(table, models):
         row["family"], row["lo"], row["hi"], row["mean"], row["scale"] = family, lo, hi, mean, scale
     return table.tobytes()
-
-
-def _unpack_models(blob: bytes, count: int) -> list[list]:
-    if len(blob) != count * _MODEL.itemsize:
-        raise BitstreamError(f"latent models section has {len(blob)} bytes, expected {count * _MODEL.itemsize}")
-    table = np.frombuffer(blob, dtype=_MODEL)
-    return [[int(r["family"]), float(r["mean"]), float(r["scale"]), int(r["lo"]), int(r["hi"])] for r in table]
 
 
 def write_stream(
@@ -194,36 +166,23 @@ class LatentRenderer:
 
 @torch.inference_mode()
 def read_renderer(stream: bitstream.Stream, shape, device=None) -> LatentRenderer:
-    """Parse, check and synthesise; any inconsistency raises :class:`BitstreamError`."""
-    bands, height, width = shape
-    head = stream.header
-    cfg = config_from_header(head.get("arch"), bands, height, width)
+    """Parse, check (:func:`~torchgeo_inr.codecs.latent_grid_read.read_payload`) and synthesise with the torch model
+    on ``device``; any inconsistency raises :class:`BitstreamError`."""
+    payload = read_payload(stream, shape)
+    cfg, (bands, height, width) = payload.cfg, payload.shape
     device = torch.device("cpu") if device is None else torch.device(device)
     model = LatentGridModel(cfg, height, width, latents=False)
-    model.load_decoder(unpack_state(head.get("q"), stream.sections, model.decoder_shapes()))
-    if cfg.skip:
-        model.skip_step = header_number(head, "skip_step", float, 2.0**-60, 2.0**32)
-    basis = unpack_basis(head.get("qb"), {"bstep": stream.section("bstep"), "bdata": stream.section("bdata")},
-                         cfg.components, bands)
-    if "lctx" in stream.sections:  # version 3: the context model
-        bound = header_number(head, "lbound", int, 1, MAX_SYMBOL)
-        table = unpack_array(stream.section("lctx"), "i2", sum(cfg.channels) * (1 + FEATURES), "lctx")
-        table = np.split(table.astype(np.int64).reshape(-1, 1 + FEATURES), np.cumsum(cfg.channels)[:-1])
-        levels = decode_levels(stream.section("latents"), table, model.sizes, bound)
-        symbols = [plane for level in levels for plane in level]
-    else:
-        counts = [h * w for c, (h, w) in zip(cfg.channels, model.sizes) for _ in range(c)]
-        models = _unpack_models(stream.section("lmodels"), len(counts))
-        symbols = entropy.decode_tensors(stream.section("latents"), models, counts)
-    if any(np.abs(s).max(initial=0) > MAX_SYMBOL for s in symbols):
-        raise BitstreamError("latent symbols are out of range")
+    model.load_decoder(payload.decoder)
+    model.skip_step = payload.skip_step
     model.to(device)
-    coeffs = model.synthesize(model.grids_from_symbols(symbols, device)).double().reshape(cfg.components, -1)
+    grids = [torch.from_numpy(g.astype(np.float32))[None].to(device) for g in payload.grids]
+    coeffs = model.synthesize(grids).double().reshape(cfg.components, -1)
     if not torch.isfinite(coeffs).all():
         raise BitstreamError("latent stream decodes to non-finite values")
 
-    def rows(name: str) -> torch.Tensor:
-        return torch.from_numpy(unpack_array(stream.section(name), "f2", bands, name).astype(np.float64)).to(device)
+    def rows(values: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(values).to(device)
 
-    basis_t = torch.from_numpy(basis.astype(np.float64).T.copy()).to(device)
-    return LatentRenderer(coeffs, basis_t, rows("mean"), torch.exp2(rows("scale")), (bands, height, width))
+    basis_t = torch.from_numpy(payload.basis.astype(np.float64).T.copy()).to(device)
+    return LatentRenderer(coeffs, basis_t, rows(payload.mean), torch.exp2(rows(payload.log2_scale)),
+                          (bands, height, width))

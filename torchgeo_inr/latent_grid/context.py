@@ -28,14 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-#: Features per latent (parent, earlier channels, neighbours, second pass); a channel has one weight more (bias).
-FEATURES = 4
-#: The stored weights are multiples of 1 / UNITS (log2 units).
-UNITS = 64
-#: Scales are kept within 2**LOG2_RANGE[0] .. 2**LOG2_RANGE[1].
-LOG2_RANGE = (-8, 15)
-#: Scale indices per octave: index i stands for the scales in [2**(i / STEPS), 2**((i + 1) / STEPS)).
-STEPS = 8
+from .scale_index import LOG2_RANGE, log2_scales
 
 
 def activity(sums: torch.Tensor) -> torch.Tensor:
@@ -80,12 +73,11 @@ def pyramid_features(levels: list[torch.Tensor]) -> list[list[torch.Tensor]]:
     return [level_features(g, levels[i + 1] if i + 1 < len(levels) else None) for i, g in enumerate(levels)]
 
 
-def log2_scales(weights: torch.Tensor, features: list) -> torch.Tensor:
-    """log2 scale of each latent (C, h, w): weights (C, 1 + FEATURES) over the feature planes."""
-    out = weights[:, 0, None, None]
-    for k, plane in enumerate(features, start=1):
-        out = out + weights[:, k, None, None] * plane
-    return out
+def features_of(levels: list[np.ndarray]) -> list[list[torch.Tensor]]:
+    """:func:`pyramid_features` (int64) of integer grids (C, h, w), finest first: computed once per stream, for the
+    weights' bias fit and for the coder."""
+    return pyramid_features([torch.from_numpy(np.asarray(g, np.int64)) for g in levels])
+
 
 
 def fit_bias(weights: torch.Tensor, level: torch.Tensor, feats: list[torch.Tensor], bits) -> torch.Tensor:
@@ -102,20 +94,3 @@ def fit_bias(weights: torch.Tensor, level: torch.Tensor, feats: list[torch.Tenso
     options = [weights, torch.cat([ml[:, None], weights[:, 1:]], 1)]
     costs = torch.stack([bits(level, torch.exp2(log2_scales(w, feats).clamp(*LOG2_RANGE))) for w in options])
     return torch.where((costs[1] < costs[0])[:, None], options[1], options[0])
-
-
-def quantise_weights(weights: np.ndarray) -> np.ndarray:
-    """Real weights as the stored integers (multiples of 1 / UNITS)."""
-    return np.clip(np.round(np.asarray(weights, np.float64) * UNITS), -(2**15), 2**15 - 1).astype(np.int64)
-
-
-def scale_indices(stored: np.ndarray, features: list[np.ndarray]) -> np.ndarray:
-    """Scale indices (C, h, w) (integers, the same on every machine) from stored weights (C, 1 + FEATURES) and
-    the integer feature planes."""
-    units = log2_scales(stored, features)
-    return np.clip(units // (UNITS // STEPS), LOG2_RANGE[0] * STEPS, LOG2_RANGE[1] * STEPS - 1)
-
-
-def index_scale(index: int) -> float:
-    """The Laplace scale a scale index codes with: its interval's geometric middle."""
-    return 2.0 ** ((index + 0.5) / STEPS)

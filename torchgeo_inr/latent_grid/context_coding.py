@@ -17,10 +17,9 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-import torch
 
 from ..errors import BitstreamError
-from .context import LOG2_RANGE, STEPS, UNITS, index_scale, pyramid_features, scale_indices, second_pass
+from .scale_index import LOG2_RANGE, STEPS, UNITS, index_scale, scale_indices
 
 #: Each table's counts sum to about this (every symbol in range gets at least one).
 _TOTAL = 2**20
@@ -46,24 +45,26 @@ def _groups(indices: np.ndarray):
     return [(int(i), order[s:e]) for i, s, e in zip(used, starts, ends)]
 
 
-def features_of(levels: list[np.ndarray]) -> list[list[torch.Tensor]]:
-    """:func:`~torchgeo_inr.latent_grid.context.level_features` (int64) of integer grids (C, h, w), finest first:
-    computed once per stream, for the weights' bias fit and for the coder."""
-    return pyramid_features([torch.from_numpy(np.asarray(g, np.int64)) for g in levels])
+def second_pass(height: int, width: int) -> np.ndarray:
+    """:func:`~torchgeo_inr.latent_grid.context.second_pass` in numpy."""
+    return (np.arange(height)[:, None] + np.arange(width)[None, :]) % 2 == 1
 
 
 def encode_levels(levels: list[np.ndarray], weights: list[np.ndarray], features: list | None = None) -> tuple[bytes, int]:
     """(ANS bytes, symbol bound) of integer grids (C, h, w), finest first, under stored ``weights`` (C, 5) each;
-    ``features``: :func:`features_of` the grids, when the caller has them."""
+    ``features``: :func:`~torchgeo_inr.latent_grid.context.features_of` the grids, when the caller has them."""
     import constriction
 
-    features = features_of(levels) if features is None else features
+    if features is None:
+        from .context import features_of  # the encoder's features, in torch (the decoder's: numpy, below)
+
+        features = features_of(levels)
 
     bound = max(1, max(int(np.abs(g).max(initial=0)) for g in levels))
     groups = []  # (symbols shifted to 0..2 bound, scale index), in decode order
     for index in reversed(range(len(levels))):
         indices = scale_indices(weights[index], [f.numpy() for f in features[index]])
-        second = second_pass(*levels[index].shape[1:]).numpy()
+        second = second_pass(*levels[index].shape[1:])
         for channel in range(len(levels[index])):
             for mask in (~second, second):
                 symbols = levels[index][channel][mask] + bound
@@ -105,7 +106,7 @@ def decode_levels(blob: bytes, weights: list[np.ndarray], sizes: list[tuple[int,
             total = np.abs(levels[index + 1]).sum(0)
             parent = total.repeat(2, 0).repeat(2, 1)[:height, :width]
         parent = _activity(parent.reshape(-1))
-        second = second_pass(height, width).numpy().reshape(-1)
+        second = second_pass(height, width).reshape(-1)
         first_at, second_at = np.flatnonzero(~second), np.flatnonzero(second)
         earlier = np.zeros(height * width, np.int64)
         for channel, w in enumerate(table):

@@ -24,130 +24,14 @@ This module knows nothing of streams: what is stored, and how, is
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .context import FEATURES, LOG2_RANGE, fit_bias, log2_scales, pyramid_features, quantise_weights
-
-#: Sizes the model supports (a stream reader refuses headers beyond them: they bound what decode allocates).
-MAX_LEVELS = 8
-MAX_CHANNELS = 128
-MAX_HIDDEN = 512
-#: From this rate up the coding error, not the basis's truncation, limits quality: every component gets
-#: a full-resolution latent channel and the bands are not tilted (see :func:`auto_config`).
-HIGH_RATE_BPPPB = 0.5
-#: Synthesis width per basis component (see :func:`auto_config`).
-HIDDEN_PER_COMPONENT = 1.75
-#: Bits one full-resolution latent can carry, about: with fewer channels than a pixel's budget over this, the
-#: fit could not spend it (73 x 73 at 1.0 bpppb, 32 channels: its rate weight fell to 0.08).
-LATENT_BITS = 4.0
-#: Latent symbols are clamped to this magnitude (the entropy coder's range is 2**16).
-MAX_SYMBOL = 2**14
-
-
-@dataclass(frozen=True)
-class LatentConfig:
-    """The latent grids (channels per level, finest first), the synthesis width and the basis size."""
-
-    components: int
-    channels: tuple[int, ...]
-    hidden: int
-    #: Encode side only: weigh the bands for the PCA (:func:`~torchgeo_inr.latent_grid.spectral.truncation_tilt`).
-    #: Not in the header: the weights fold into the per-band scales the stream holds.
-    tilt: bool = True
-    #: The first ``skip`` full-resolution latent channels are added to the first ``skip`` coefficient images
-    #: unchanged (:mod:`~torchgeo_inr.latent_grid.warm_start`): the synthesis learns corrections to them.
-    skip: int = 0
-
-    def grid_sizes(self, height: int, width: int) -> list[tuple[int, int]]:
-        return [(math.ceil(height / 2**level), math.ceil(width / 2**level)) for level in range(len(self.channels))]
-
-    def side_values(self, bands: int) -> int:
-        """Values besides the latents: the basis and the synthesis weights."""
-        cin, hid, k = sum(self.channels), self.hidden, self.components
-        return k * bands + cin * hid + hid + hid * hid + hid + hid * k + k + 10 * k
-
-    def side_bytes(self, bands: int) -> float:
-        """Rough bytes besides the latents: values at about a byte each, a latent model per
-        channel (17 bytes) and the quantisation header (about 700 bytes)."""
-        return self.side_values(bands) + 17 * sum(self.channels) + 700
-
-
-def auto_config(bpppb: float, bands: int, height: int, width: int, side_share: float = 0.35) -> LatentConfig:
-    """Sizes per rate: more components and more full-resolution channels as the budget grows.
-
-    The component count follows PCA + JPEG2000's own rule (96 * bpppb**0.6);
-    the full-resolution channels grow as 12 * (bpppb / 0.2)**0.6, the coarser
-    levels get fewer; levels stop where the grid would be a single pixel.
-
-    The synthesis is ``HIDDEN_PER_COMPONENT`` times as wide as the basis (at least 48): its last
-    layer maps the hidden width to the components, so a narrower one caps the
-    rank of the coefficients (Indian Pines, 480 s on the CPU: at 0.2 bpppb,
-    37 components, width 48 gave 44.48 dB and 64 gave 44.66; at 0.5, 63
-    components, 48 gave 45.66 and 96 gave 46.91; at 1.0, 96 components, 48 gave
-    46.15 and could not spend the budget, 128 gave 47.78).
-
-    From ``HIGH_RATE_BPPPB`` up, every component gets a full-resolution
-    channel and the bands are not tilted: the basis's truncation error is then
-    far below the coding error (96 components: a 70.5 dB bound against 49 dB
-    reached), so the tilt only skews the coding, and detail no other band
-    shares (the noisy bands) needs a channel of its own. At 1.0 bpppb, width
-    168: 47.97 dB with tilt and 32 channels, 48.90 without tilt, 49.07 with 96
-    channels too; at 0.5 with and without both, 46.91 either way.
-
-    On small scenes the sizes shrink until the basis and the synthesis
-    weights (about a byte a value) take at most ``side_share`` of the budget:
-    first the full-resolution channels beyond the rule's (down to one per
-    ``LATENT_BITS`` of a pixel's budget), then the synthesis down to the
-    basis's width, then the synthesis and the basis together, then the grids,
-    then the basis. Shrinking the synthesis and the grids first (as before)
-    left a width of 12 to 40 and 2 to 23 channels under 30 to 110 components:
-    the fit could not spend its budget (its rate weight fell to 0.002 to
-    0.006). Measured at 1,000 steps, one encode each, old -> new per-band
-    PSNR: the 56 x 56 sample 40.89 -> 41.79 dB at 0.2 bpppb, 42.74 -> 43.90 at
-    0.5 and 44.65 -> 45.97 at 1.0; the 73 x 73 quadrant q0 41.80 -> 42.05 at
-    0.2, 44.11 -> 44.16 at 0.5, 46.02 -> 46.66 at 1.0 and 49.20 -> 47.62 at 2.0
-    (the one loss, 49.28 -> 47.70 with another seed: 131 components where 146
-    did better; at 2,000 steps 49.94 -> 49.64 dB, SAM 0.63 -> 0.39 degrees);
-    q1 44.04 -> 44.15 at 0.5. Whole-scene sizes are unchanged.
-    """
-    budget = bpppb * bands * height * width / 8.0
-    components = max(1, min(bands, height * width, round(96 * bpppb**0.6)))
-    levels = int(max(1, min(7, math.floor(math.log2(max(1, min(height, width)))) + 1)))
-    high_rate = bpppb >= HIGH_RATE_BPPPB
-    full = max(2.0, 12 * (bpppb / 0.2) ** 0.6)
-    boost = max(1.0, components / full) if high_rate else 1.0  # full-resolution channels over ``full``
-    hidden = 32.0 if bpppb < 0.1 else max(48.0, HIDDEN_PER_COMPONENT * components)
-    shares = (1, 1 / 2, 1 / 3, 1 / 6, 1 / 6, 1 / 12, 1 / 12)
-    # a full-resolution latent carries a few bits at most (training grows latents slowly): at least a
-    # channel per LATENT_BITS of each pixel's budget keeps the budget spendable
-    least_boost = min(boost, max(1.0, bpppb * bands / LATENT_BITS / full))
-    while True:
-        sizes = [full * boost] + [full * s for s in shares[1:levels]]
-        channels = tuple(int(min(MAX_CHANNELS, max(1, round(c)))) for c in sizes)
-        cfg = LatentConfig(int(components), channels, max(2, int(hidden)), tilt=not high_rate)
-        if cfg.side_bytes(bands) <= side_share * budget or (hidden <= 2 and full <= 1 and components == 1):
-            return cfg
-        if boost > least_boost:  # the full-resolution channels beyond the rule's first, down to what the rate needs
-            boost = max(least_boost, boost * 0.85)
-        elif hidden > max(components, 12):  # then the synthesis, down to the basis's width
-            hidden = max(components, 12, hidden * 0.85)
-        elif hidden > 12:
-            # then the synthesis and the basis together: its last layer caps the coefficients' rank, so
-            # rows beyond its width are bytes for nothing
-            hidden = max(12.0, hidden * 0.9)
-            components = min(components, int(hidden))
-        elif full > 2:  # then the grids
-            full = max(2.0, full * 0.9)
-        elif components > 4:
-            components = max(4, int(components * 0.9))
-        else:
-            hidden, full, components = max(2.0, hidden * 0.8), max(1.0, full * 0.8), max(1, int(components * 0.8))
+from .config import MAX_SYMBOL, LatentConfig
+from .context import fit_bias, pyramid_features
+from .scale_index import FEATURES, LOG2_RANGE, log2_scales, quantise_weights
 
 
 def _channel_bits(values: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -184,7 +68,7 @@ class LatentGridModel(nn.Module):
         shapes = zip(cfg.channels, self.sizes) if latents else ()
         self.latents = nn.ParameterList([nn.Parameter(torch.zeros(1, c, h, w)) for c, (h, w) in shapes])
         self.log_scales = nn.ParameterList([nn.Parameter(torch.zeros(1, c, 1, 1)) for c in cfg.channels])
-        # per channel: a log2 scale and its slopes over the context features (context.FEATURES)
+        # per channel: a log2 scale and its slopes over the context features (scale_index.FEATURES)
         self.context = nn.ParameterList([nn.Parameter(torch.zeros(c, 1 + FEATURES)) for c in cfg.channels]
                                         if context else [])
         cin, hid, k = sum(cfg.channels), cfg.hidden, cfg.components
@@ -298,7 +182,7 @@ class LatentGridModel(nn.Module):
     @torch.no_grad()
     def context_weights(self, levels: list[np.ndarray], features: list) -> list[np.ndarray]:
         """The context weights as the stream stores them for these symbol ``levels`` (C, h, w), finest first, and
-        their features (:func:`~torchgeo_inr.latent_grid.context_coding.features_of`): each channel's bias fitted
+        their features (:func:`~torchgeo_inr.latent_grid.context.features_of`): each channel's bias fitted
         to its symbols (:func:`~torchgeo_inr.latent_grid.context.fit_bias`), then quantised."""
         out = []
         for weights, level, feats in zip(self.context, levels, features):

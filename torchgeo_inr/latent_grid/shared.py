@@ -16,7 +16,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .model import LatentConfig, LatentGridModel
+from .config import LatentConfig
+from .model import LatentGridModel
 
 
 class TiledLatentModel(nn.Module):

@@ -1,0 +1,124 @@
+"""The torch-free decode of ``latent-grid`` streams (:mod:`torchgeo_inr.codecs.latent_grid_read`) against the torch
+model it stands in for: each piece of the synthesis, whole streams of every version, and a fresh process that
+decodes without importing torch."""
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import synthetic_cube
+
+import torchgeo_inr as tgi
+from torchgeo_inr import bitstream
+from torchgeo_inr.codecs.latent_grid_read import decode_values
+from torchgeo_inr.codecs.latent_grid_stream import read_renderer
+from torchgeo_inr.errors import BitstreamError
+from torchgeo_inr.latent_grid.config import LatentConfig, decoder_shapes
+from torchgeo_inr.latent_grid.model import LatentGridModel
+from torchgeo_inr.latent_grid.numpy_synthesis import depthwise3x3, erf, gelu, upsample_matrix
+from torchgeo_inr.scene import Scene, restore_dtype
+
+SHAPE = (16, 48, 40)
+
+
+def test_erf_and_gelu_are_torchs():
+    x = np.linspace(-9, 9, 20001)
+    assert max(abs(e - math.erf(v)) for v, e in zip(x, erf(x))) < 2e-7
+    x32 = np.linspace(-12, 12, 100001, dtype=np.float32)
+    got = gelu(x32)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, torch.nn.GELU()(torch.from_numpy(x32)).numpy(), rtol=0, atol=3e-6)
+
+
+@pytest.mark.parametrize("level", [1, 2, 3])
+@pytest.mark.parametrize("height,width", [(9, 7), (16, 16), (5, 12)])
+def test_upsampling_is_torchs_bilinear_cropped(level, height, width):
+    factor = 2**level
+    h, w = math.ceil(height / factor), math.ceil(width / factor)
+    grid = torch.randn(1, 3, h, w, generator=torch.Generator().manual_seed(level))
+    want = F.interpolate(grid, size=(h * factor, w * factor), mode="bilinear", align_corners=False)
+    want = want[0, :, :height, :width]
+    got = upsample_matrix(h, factor, height) @ grid[0].numpy() @ upsample_matrix(w, factor, width).T
+    np.testing.assert_allclose(got, want.numpy(), rtol=0, atol=1e-5)
+
+
+def test_depthwise_refinement_is_torchs_convolution():
+    conv = torch.nn.Conv2d(4, 4, 3, padding=1, groups=4)
+    y = torch.randn(1, 4, 7, 5, generator=torch.Generator().manual_seed(0))
+    want = conv(y)[0].detach().numpy()
+    got = depthwise3x3(y[0].numpy(), conv.weight.detach().numpy(), conv.bias.detach().numpy())
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("cfg", [LatentConfig(5, (4, 2, 1), 8), LatentConfig(3, (3, 1), 6, skip=2)])
+def test_decoder_shapes_are_the_models(cfg):
+    assert decoder_shapes(cfg) == LatentGridModel(cfg, 9, 7, latents=False).decoder_shapes()
+
+
+def _stream(context: bool, warm_start: bool, skip: int) -> bytes:
+    """A stream as the codec writes it, from a model with random latents and weights (a fit would take minutes)."""
+    from torchgeo_inr.codecs.latent_grid import LatentData, LatentGridCodec
+    from torchgeo_inr.codecs.latent_grid_stream import write_stream
+
+    torch.manual_seed(skip)
+    scene = Scene.from_array(synthetic_cube(*SHAPE, seed=3))
+    cfg = LatentConfig(components=6, channels=(5, 3, 2, 1), hidden=10, skip=skip)
+    data = LatentData(scene, cfg.components, torch.device("cpu"), tilt=False)
+    model = LatentGridModel(cfg, *SHAPE[1:], context=context)
+    with torch.no_grad():
+        for z in model.latents:
+            z.copy_(torch.randn_like(z) * 3)
+        model.refine.weight.normal_(0, 0.2)
+        model.refine.bias.normal_(0, 0.2)
+    model.skip_step = 0.37
+    codec = LatentGridCodec(context=context, warm_start=warm_start)
+    return write_stream(model, data.basis_packed, data.band_sections, 8, codec._finisher(scene))
+
+
+@pytest.fixture(scope="module")
+def streams():
+    """Every stream version the numpy decode reads: 4 (the warm start's skip), 3 (context model), 1."""
+    return {"v4": _stream(True, True, skip=2), "v3": _stream(True, False, skip=0), "v1": _stream(False, False, skip=0)}
+
+
+@pytest.mark.parametrize("version", ["v4", "v3", "v1"])
+def test_numpy_decode_is_the_torch_renderers(streams, version, monkeypatch):
+    stream = bitstream.unpack(streams[version])
+    assert stream.codec_version == int(version[1])
+    if version == "v4":
+        assert stream.header["arch"].get("skip"), "the warm start's skip is the path under test"
+    want = read_renderer(stream, SHAPE).render().numpy()
+    got = decode_values(stream, SHAPE)
+    assert got.dtype == np.float32 and got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * float(np.abs(want).max()))
+    # the codec's CPU decode is the numpy one: it does not go near the torch renderer
+    from torchgeo_inr.codecs import latent_grid_stream
+
+    monkeypatch.setattr(latent_grid_stream, "read_renderer", lambda *a, **k: pytest.fail("decoded with torch"))
+    decoded = tgi.decode(streams[version])
+    np.testing.assert_array_equal(decoded.data, restore_dtype(got, np.dtype(np.uint16)))  # the scene's dtype
+
+
+def test_numpy_decode_refuses_damaged_latents(streams):
+    stream = bitstream.unpack(streams["v4"])
+    sections = dict(stream.sections)
+    latents = bytearray(sections["latents"])
+    sections["latents"] = bytes(latents[: len(latents) // 2 // 4 * 4])
+    damaged = bitstream.Stream(stream.codec, stream.codec_version, stream.header, sections)
+    with pytest.raises(BitstreamError):
+        tgi.get_codec("latent-grid").decode(damaged)
+
+
+def test_a_fresh_process_decodes_without_importing_torch(streams, tmp_path):
+    path = tmp_path / "scene.inr"
+    path.write_bytes(streams["v4"])
+    code = ("import sys, numpy as np, torchgeo_inr as tgi\n"
+            f"scene = tgi.decode(open({str(path)!r}, 'rb').read())\n"
+            "assert 'torch' not in sys.modules, 'decode imported torch'\n"
+            f"np.save({str(tmp_path / 'out.npy')!r}, scene.data)\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), tgi.decode(streams["v4"]).data)
