@@ -6,6 +6,9 @@ entropy-coded integer latent grids at several resolutions, turned into the
 components' coefficient images by a tiny synthesis network
 (:mod:`torchgeo_inr.latent_grid`), trained on the scene for rate and
 distortion. Stream layout: :mod:`torchgeo_inr.codecs.latent_grid_stream`.
+Decode on the CPU (``device`` None or "cpu") needs numpy alone
+(:mod:`~torchgeo_inr.codecs.latent_grid_read`, :mod:`~torchgeo_inr.codecs.latent_grid_network`); another
+device decodes with the torch model.
 
 Rate: training steers its estimate of the whole stream (corrected by
 measuring the real stream every few steps) to ``DESIRED`` of the byte
