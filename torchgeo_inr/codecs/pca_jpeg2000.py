@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -110,16 +109,6 @@ class _Layout:
 
 class _Abandoned(Exception):
     """A search run ahead on the spare core whose result is no longer wanted: it stops at its next encode."""
-
-
-@dataclass
-class _Lane:
-    """Where a search runs: the OpenJPEG threads its encodes may take now (the cores the other lane leaves
-    idle), and, for one run ahead, whether it was abandoned."""
-
-    threads: Callable[[], int]
-    stop: threading.Event | None = None
-    settled: threading.Event | None = None  # set once what it bet on is known (stop set too where it lost)
 
 
 @dataclass
@@ -220,7 +209,7 @@ class PCAJPEG2000Codec(Codec):
         hint: _Knob | None,
         close: float,
         drifts: bool = False,
-        lane: _Lane | None = None,
+        stop: threading.Event | None = None,
     ) -> tuple[_Knob, bytes]:
         """The codestream of the highest quality knob found that fits ``budget`` bytes.
 
@@ -228,7 +217,7 @@ class PCAJPEG2000Codec(Codec):
         the budget are known, starting where ``hint`` (a search on a similar
         layout) ended (plus its drift when ``drifts``: a re-weighting moves the
         knob alike each time); raises :class:`RateError` (``smallest``: the smallest codestream's bytes)
-        if even the lowest knob is over, and :class:`_Abandoned` once ``lane`` is stopped.
+        if even the lowest knob is over, and :class:`_Abandoned` once ``stop`` is set.
         """
         if hint is None:
             bpppb = 8.0 * budget / (layout.planes.shape[0] * layout.planes.shape[1] * len(layout.mean))
@@ -243,10 +232,10 @@ class PCAJPEG2000Codec(Codec):
         over: tuple[float, float, bytes] | None = None
         last: tuple[float, float] | None = None
         for _ in range(MAX_PROBES if budget > 0 else 0):
-            if lane is not None and lane.stop is not None and lane.stop.is_set():
+            if stop is not None and stop.is_set():
                 raise _Abandoned
             knob = min(max(knob, j2k.MIN_QUALITY), j2k.MAX_QUALITY)
-            codestream = j2k.encode(layout.planes, knob, threads=self.threads if lane is None else lane.threads())
+            codestream = j2k.encode(layout.planes, knob, threads=self.threads)
             log_bytes = math.log(len(codestream))
             if last is not None and log_bytes != last[1] and 1.0 < (knob - last[0]) / (log_bytes - last[1]) < 40.0:
                 slope = (knob - last[0]) / (log_bytes - last[1])
@@ -331,7 +320,7 @@ class PCAJPEG2000Codec(Codec):
         share = data[0].size / scene.data[0].size
         overheads: dict[int, int] = {}
 
-        def probe(log2_scale, k, hint, lane, drifts=False):
+        def probe(log2_scale, k, hint, drifts=False, stop=None):
             """(per-band PSNR, knob, decoded window, layout, codestream) at the target rate, on the window."""
             layout = self._layout(data, log2_scale, k)
             if whole or k not in overheads:  # on a window, the basis's packed size is an estimate anyway
@@ -339,13 +328,13 @@ class PCAJPEG2000Codec(Codec):
             budget = int((target.max_bytes - overheads[k]) * share)
             try:
                 close = CLOSE_ENOUGH if whole else _PROBE_CLOSE
-                knob, codestream = self._fit_knob(layout, budget, hint, close=close, drifts=drifts, lane=lane)
+                knob, codestream = self._fit_knob(layout, budget, hint, close=close, drifts=drifts, stop=stop)
             except RateError as err:
                 raise RateError(str(err), smallest=overheads[k] + math.ceil(err.smallest / share)) from None
             decoded = layout.reconstruct(codestream)
             return psnr_per_band(data, decoded, mask), knob, decoded, layout, codestream
 
-        def reweigh(log2_scale, decoded, k, hint, lane):
+        def reweigh(log2_scale, decoded, k, hint, stop=None):
             """(band scales, probe there): the scales moved by the errors of ``decoded``."""
             # Give each band a share of the error in proportion to how small its error already is:
             # the mean of 10 log10(peak^2 / MSE_b) rises fastest there.
@@ -356,17 +345,17 @@ class PCAJPEG2000Codec(Codec):
             mse = np.maximum(np.nan_to_num(mse, nan=1e-12), 1e-12)
             log2_scale = log2_scale + 0.25 * np.log2(mse / np.exp(np.mean(np.log(mse))))
             log2_scale = np.clip(log2_scale, log2_peak - _MAX_REWEIGHT_OCTAVES, log2_peak + _MAX_REWEIGHT_OCTAVES)
-            return log2_scale, probe(log2_scale, k, hint, lane, drifts=True)
+            return log2_scale, probe(log2_scale, k, hint, drifts=True, stop=stop)
 
-        def reweighting(state, steps, lane):
+        def reweighting(state, steps, stop=None):
             """The re-weighting ``state`` (band scales, decoded window, knob, best probe, steps left) moved on by
             up to ``steps`` steps; none are left once one finds no stream under the budget."""
             log2_scale, decoded, last, best, left = state
             for _ in range(min(steps, left)):
-                if lane.stop is not None and lane.stop.is_set():
+                if stop is not None and stop.is_set():
                     raise _Abandoned
                 try:
-                    log2_scale, tried = reweigh(log2_scale, decoded, best[3].k, last, lane)
+                    log2_scale, tried = reweigh(log2_scale, decoded, best[3].k, last, stop)
                 except RateError:
                     return log2_scale, decoded, last, best, 0
                 decoded, last, left = tried[2], tried[1], left - 1
@@ -374,7 +363,7 @@ class PCAJPEG2000Codec(Codec):
                     best = tried
             return log2_scale, decoded, last, best, left
 
-        def final(best, lane):
+        def final(best, stop=None):
             """The stream of the best probe: on a window, its choices applied to the whole scene."""
             _, knob, _, layout, codestream = best
             if not whole:
@@ -382,7 +371,7 @@ class PCAJPEG2000Codec(Codec):
                 overhead = self._overhead(layout, finish)
                 try:
                     knob, codestream = self._fit_knob(
-                        layout, target.max_bytes - overhead, knob, close=CLOSE_ENOUGH, lane=lane
+                        layout, target.max_bytes - overhead, knob, close=CLOSE_ENOUGH, stop=stop
                     )
                 except RateError as err:
                     raise RateError(str(err), smallest=overhead + err.smallest) from None
@@ -392,80 +381,68 @@ class PCAJPEG2000Codec(Codec):
             # The first re-weighting has no move before it to learn from: no drift.
             return log2_peak, best[2], replace(best[1], drift=0.0), best, self.reweight_iterations
 
-        # Each step below waits on the one before, and a 64 x 64 window's encode keeps one core busy whatever
-        # OpenJPEG's threads. So the other core runs ahead what would follow should the step running now change
-        # nothing: while a larger count is tried, all re-weightings of the best count so far but the last, and
-        # then the stream of their best (the last re-weighting seldom wins). All of it runs as it would run
-        # then, and is used only where that came true: the stream does not depend on it.
+        # Each step below waits on the one before, and a 64 x 64 window's encode leaves much of the second
+        # core idle whatever OpenJPEG's threads. So that core runs ahead what would follow should the count
+        # being tried lose: all re-weightings of the best count so far but the last, then (once the count is
+        # known to lose) the stream of their best, beside the last re-weighting (which seldom wins). All of it
+        # runs as it would run then, and is used only where that came true: the stream does not depend on it.
         with ThreadPoolExecutor(1) as spare:
-            busy = {"main": True, "spare": False}  # an encode takes OpenJPEG threads only for a core left idle
-            main = _Lane(lambda: 1 if busy["spare"] else self.threads)
-            bet: tuple | None = None  # (the best probe it assumed, re-weighted state, stream, its lane)
-
-            def on_spare(step, *args):
-                busy["spare"] = True
-                try:
-                    return step(*args)
-                finally:
-                    busy["spare"] = False
-
-            def wait(future):
-                busy["main"] = False
-                try:
-                    return future.result()
-                finally:
-                    busy["main"] = True
+            bet: tuple | None = None  # (the best probe it assumed, re-weighted state, stream, stop, settled)
 
             def settle(won: bool):
                 if not won:
-                    bet[3].stop.set()
-                bet[3].settled.set()
+                    bet[3].set()
+                bet[4].set()
 
             def run_ahead(assumed, state, steps):
                 nonlocal bet
                 if bet is not None:
                     settle(False)
-                lane = _Lane(lambda: 1 if busy["main"] else self.threads, threading.Event(), threading.Event())
-                moved = spare.submit(on_spare, reweighting, state, steps, lane)
+                stop, settled = threading.Event(), threading.Event()
+                moved = spare.submit(reweighting, state, steps, stop)
 
                 def stream():
                     # Not before the count tried beside it is known to lose: the stream is long to code, and
-                    # the spare core would be wanted for the next bet should the count win.
-                    lane.settled.wait()
-                    if lane.stop.is_set():
+                    # the spare core is wanted for the next bet should the count win.
+                    settled.wait()
+                    if stop.is_set():
                         raise _Abandoned
-                    return final(moved.result()[3], lane)
+                    return final(moved.result()[3], stop)
 
-                bet = (assumed, moved, spare.submit(on_spare, stream), lane)
+                bet = (assumed, moved, spare.submit(stream), stop, settled)
 
-            room = target.max_bytes - len(finish({}, {}))
-            scored, errors, knob = [], [], None
-            for k in self._candidate_components(data, log2_peak, target.bpppb, room):
-                if scored:
-                    top = max(scored, key=lambda t: t[0])
-                    if bet is None or bet[0] is not top:  # should this count lose, the rest starts from top
-                        run_ahead(top, start(top), self.reweight_iterations - 1)
-                try:
-                    scored.append(probe(log2_peak, k, knob, main))
-                except RateError as err:
-                    errors.append(err)
-                    continue
-                knob = scored[-1][1]
-                if len(scored) > 1 and scored[-1][0] < scored[-2][0]:
-                    break  # quality over the count rises to one top and falls: past it, larger (dearer) counts lose
-            if not scored:
-                raise errors[0]
-            best = max(scored, key=lambda t: t[0])
-            if bet is None or bet[0] is not best:
-                run_ahead(best, start(best), self.reweight_iterations - 1)
-            settle(True)
-            state = wait(bet[1])
-            if state[-1] > 0:
-                state = reweighting(state, 1, main)
-            if state[3] is bet[1].result()[3]:
-                return wait(bet[2])
-            settle(False)
-            return final(state[3], main)
+            try:
+                room = target.max_bytes - len(finish({}, {}))
+                scored, errors, knob = [], [], None
+                for k in self._candidate_components(data, log2_peak, target.bpppb, room):
+                    if scored:
+                        top = max(scored, key=lambda t: t[0])
+                        if bet is None or bet[0] is not top:  # should this count lose, the rest starts from top
+                            run_ahead(top, start(top), self.reweight_iterations - 1)
+                    try:
+                        scored.append(probe(log2_peak, k, knob))
+                    except RateError as err:
+                        errors.append(err)
+                        continue
+                    knob = scored[-1][1]
+                    if len(scored) > 1 and scored[-1][0] < scored[-2][0]:
+                        break  # quality over the count rises to one top and falls: past it, larger counts lose
+                if not scored:
+                    raise errors[0]
+                best = max(scored, key=lambda t: t[0])
+                if bet is None or bet[0] is not best:
+                    run_ahead(best, start(best), self.reweight_iterations - 1)
+                settle(True)
+                state = bet[1].result()
+                if state[-1] > 0:
+                    state = reweighting(state, 1)  # the last re-weighting, beside the stream of the best before it
+                if state[3] is bet[1].result()[3]:
+                    return bet[2].result()
+                settle(False)
+                return final(state[3])
+            finally:
+                if bet is not None:  # no job is left waiting: the pool's shutdown waits for its jobs
+                    settle(False)
 
     # -- decoding -----------------------------------------------------------
     def _decode(self, stream: bitstream.Stream, shape, *, device) -> np.ndarray:

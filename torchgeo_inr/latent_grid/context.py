@@ -79,7 +79,6 @@ def features_of(levels: list[np.ndarray]) -> list[list[torch.Tensor]]:
     return pyramid_features([torch.from_numpy(np.asarray(g, np.int64)) for g in levels])
 
 
-
 def fit_bias(weights: torch.Tensor, level: torch.Tensor, feats: list[torch.Tensor], bits) -> torch.Tensor:
     """``weights`` (C, 1 + FEATURES) with each channel's bias set for the symbols it will code, ``level`` (C, h, w)
     with its :func:`level_features` ``feats``.
