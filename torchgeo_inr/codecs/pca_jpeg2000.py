@@ -31,8 +31,6 @@ largest, dearest encodes at the rates where the fewest components win.
 from __future__ import annotations
 
 import math
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import cached_property
 
@@ -105,10 +103,6 @@ class _Layout:
         height, width = self.planes.shape[:2]
         planes = j2k.decode(codestream, self.planes.shape).reshape(height * width, self.k).T
         return self.synthesize(planes).reshape(len(self.mean), height, width)
-
-
-class _Abandoned(Exception):
-    """A search run ahead on the spare core whose result is no longer wanted: it stops at its next encode."""
 
 
 @dataclass
@@ -203,13 +197,7 @@ class PCAJPEG2000Codec(Codec):
         return len(finish(self._header(layout, 0.0), {**layout.sections, "j2k": b""})) + _HEADER_MARGIN
 
     def _fit_knob(
-        self,
-        layout: _Layout,
-        budget: int,
-        hint: _Knob | None,
-        close: float,
-        drifts: bool = False,
-        stop: threading.Event | None = None,
+        self, layout: _Layout, budget: int, hint: _Knob | None, close: float, drifts: bool = False
     ) -> tuple[_Knob, bytes]:
         """The codestream of the highest quality knob found that fits ``budget`` bytes.
 
@@ -217,7 +205,7 @@ class PCAJPEG2000Codec(Codec):
         the budget are known, starting where ``hint`` (a search on a similar
         layout) ended (plus its drift when ``drifts``: a re-weighting moves the
         knob alike each time); raises :class:`RateError` (``smallest``: the smallest codestream's bytes)
-        if even the lowest knob is over, and :class:`_Abandoned` once ``stop`` is set.
+        if even the lowest knob is over.
         """
         if hint is None:
             bpppb = 8.0 * budget / (layout.planes.shape[0] * layout.planes.shape[1] * len(layout.mean))
@@ -232,8 +220,6 @@ class PCAJPEG2000Codec(Codec):
         over: tuple[float, float, bytes] | None = None
         last: tuple[float, float] | None = None
         for _ in range(MAX_PROBES if budget > 0 else 0):
-            if stop is not None and stop.is_set():
-                raise _Abandoned
             knob = min(max(knob, j2k.MIN_QUALITY), j2k.MAX_QUALITY)
             codestream = j2k.encode(layout.planes, knob, threads=self.threads)
             log_bytes = math.log(len(codestream))
@@ -320,7 +306,7 @@ class PCAJPEG2000Codec(Codec):
         share = data[0].size / scene.data[0].size
         overheads: dict[int, int] = {}
 
-        def probe(log2_scale, k, hint, drifts=False, stop=None):
+        def probe(log2_scale, k, hint, drifts=False):
             """(per-band PSNR, knob, decoded window, layout, codestream) at the target rate, on the window."""
             layout = self._layout(data, log2_scale, k)
             if whole or k not in overheads:  # on a window, the basis's packed size is an estimate anyway
@@ -328,14 +314,29 @@ class PCAJPEG2000Codec(Codec):
             budget = int((target.max_bytes - overheads[k]) * share)
             try:
                 close = CLOSE_ENOUGH if whole else _PROBE_CLOSE
-                knob, codestream = self._fit_knob(layout, budget, hint, close=close, drifts=drifts, stop=stop)
+                knob, codestream = self._fit_knob(layout, budget, hint, close=close, drifts=drifts)
             except RateError as err:
                 raise RateError(str(err), smallest=overheads[k] + math.ceil(err.smallest / share)) from None
             decoded = layout.reconstruct(codestream)
             return psnr_per_band(data, decoded, mask), knob, decoded, layout, codestream
 
-        def reweigh(log2_scale, decoded, k, hint, stop=None):
-            """(band scales, probe there): the scales moved by the errors of ``decoded``."""
+        room = target.max_bytes - len(finish({}, {}))
+        scored, errors, knob = [], [], None
+        for k in self._candidate_components(data, log2_peak, target.bpppb, room):
+            try:
+                scored.append(probe(log2_peak, k, knob))
+            except RateError as err:
+                errors.append(err)
+                continue
+            knob = scored[-1][1]
+            if len(scored) > 1 and scored[-1][0] < scored[-2][0]:
+                break  # quality over the count rises to one top and falls: past it, larger (dearer) counts lose
+        if not scored:
+            raise errors[0]
+        best = max(scored, key=lambda t: t[0])
+        log2_scale, decoded = log2_peak, best[2]
+        last = replace(best[1], drift=0.0)  # the first re-weighting has no move before it to learn from
+        for _ in range(self.reweight_iterations):
             # Give each band a share of the error in proportion to how small its error already is:
             # the mean of 10 log10(peak^2 / MSE_b) rises fastest there.
             err = (decoded - data) ** 2
@@ -345,104 +346,22 @@ class PCAJPEG2000Codec(Codec):
             mse = np.maximum(np.nan_to_num(mse, nan=1e-12), 1e-12)
             log2_scale = log2_scale + 0.25 * np.log2(mse / np.exp(np.mean(np.log(mse))))
             log2_scale = np.clip(log2_scale, log2_peak - _MAX_REWEIGHT_OCTAVES, log2_peak + _MAX_REWEIGHT_OCTAVES)
-            return log2_scale, probe(log2_scale, k, hint, drifts=True, stop=stop)
-
-        def reweighting(state, steps, stop=None):
-            """The re-weighting ``state`` (band scales, decoded window, knob, best probe, steps left) moved on by
-            up to ``steps`` steps; none are left once one finds no stream under the budget."""
-            log2_scale, decoded, last, best, left = state
-            for _ in range(min(steps, left)):
-                if stop is not None and stop.is_set():
-                    raise _Abandoned
-                try:
-                    log2_scale, tried = reweigh(log2_scale, decoded, best[3].k, last, stop)
-                except RateError:
-                    return log2_scale, decoded, last, best, 0
-                decoded, last, left = tried[2], tried[1], left - 1
-                if tried[0] > best[0]:
-                    best = tried
-            return log2_scale, decoded, last, best, left
-
-        def final(best, stop=None):
-            """The stream of the best probe: on a window, its choices applied to the whole scene."""
-            _, knob, _, layout, codestream = best
-            if not whole:
-                layout = self._layout(scene.data, layout.log2_scale, layout.k)
-                overhead = self._overhead(layout, finish)
-                try:
-                    knob, codestream = self._fit_knob(
-                        layout, target.max_bytes - overhead, knob, close=CLOSE_ENOUGH, stop=stop
-                    )
-                except RateError as err:
-                    raise RateError(str(err), smallest=overhead + err.smallest) from None
-            return finish(self._header(layout, knob.knob), {**layout.sections, "j2k": codestream})
-
-        def start(best):
-            # The first re-weighting has no move before it to learn from: no drift.
-            return log2_peak, best[2], replace(best[1], drift=0.0), best, self.reweight_iterations
-
-        # Each step below waits on the one before, and a 64 x 64 window's encode leaves much of the second
-        # core idle whatever OpenJPEG's threads. So that core runs ahead what would follow should the count
-        # being tried lose: all re-weightings of the best count so far but the last, then (once the count is
-        # known to lose) the stream of their best, beside the last re-weighting (which seldom wins). All of it
-        # runs as it would run then, and is used only where that came true: the stream does not depend on it.
-        with ThreadPoolExecutor(1) as spare:
-            bet: tuple | None = None  # (the best probe it assumed, re-weighted state, stream, stop, settled)
-
-            def settle(won: bool):
-                if not won:
-                    bet[3].set()
-                bet[4].set()
-
-            def run_ahead(assumed, state, steps):
-                nonlocal bet
-                if bet is not None:
-                    settle(False)
-                stop, settled = threading.Event(), threading.Event()
-                moved = spare.submit(reweighting, state, steps, stop)
-
-                def stream():
-                    # Not before the count tried beside it is known to lose: the stream is long to code, and
-                    # the spare core is wanted for the next bet should the count win.
-                    settled.wait()
-                    if stop.is_set():
-                        raise _Abandoned
-                    return final(moved.result()[3], stop)
-
-                bet = (assumed, moved, spare.submit(stream), stop, settled)
-
             try:
-                room = target.max_bytes - len(finish({}, {}))
-                scored, errors, knob = [], [], None
-                for k in self._candidate_components(data, log2_peak, target.bpppb, room):
-                    if scored:
-                        top = max(scored, key=lambda t: t[0])
-                        if bet is None or bet[0] is not top:  # should this count lose, the rest starts from top
-                            run_ahead(top, start(top), self.reweight_iterations - 1)
-                    try:
-                        scored.append(probe(log2_peak, k, knob))
-                    except RateError as err:
-                        errors.append(err)
-                        continue
-                    knob = scored[-1][1]
-                    if len(scored) > 1 and scored[-1][0] < scored[-2][0]:
-                        break  # quality over the count rises to one top and falls: past it, larger counts lose
-                if not scored:
-                    raise errors[0]
-                best = max(scored, key=lambda t: t[0])
-                if bet is None or bet[0] is not best:
-                    run_ahead(best, start(best), self.reweight_iterations - 1)
-                settle(True)
-                state = bet[1].result()
-                if state[-1] > 0:
-                    state = reweighting(state, 1)  # the last re-weighting, beside the stream of the best before it
-                if state[3] is bet[1].result()[3]:
-                    return bet[2].result()
-                settle(False)
-                return final(state[3])
-            finally:
-                if bet is not None:  # no job is left waiting: the pool's shutdown waits for its jobs
-                    settle(False)
+                tried = probe(log2_scale, best[3].k, last, drifts=True)
+            except RateError:
+                break
+            decoded, last = tried[2], tried[1]
+            if tried[0] > best[0]:
+                best = tried
+        _, knob, _, layout, codestream = best
+        if not whole:
+            layout = self._layout(scene.data, layout.log2_scale, layout.k)
+            overhead = self._overhead(layout, finish)
+            try:
+                knob, codestream = self._fit_knob(layout, target.max_bytes - overhead, knob, close=CLOSE_ENOUGH)
+            except RateError as err:
+                raise RateError(str(err), smallest=overhead + err.smallest) from None
+        return finish(self._header(layout, knob.knob), {**layout.sections, "j2k": codestream})
 
     # -- decoding -----------------------------------------------------------
     def _decode(self, stream: bitstream.Stream, shape, *, device) -> np.ndarray:
