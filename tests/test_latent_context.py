@@ -82,3 +82,43 @@ def test_fitted_context_costs_fewer_bits_than_one_scale_per_channel():
     stored = [quantise_weights(w.detach().numpy()) for w in weights]
     blob, _ = encode_levels([g.long().numpy() for g in levels], stored)
     assert 8 * len(blob) < 1.05 * float(bits.detach()) + 64
+
+
+# -- second-pass prediction from decoded neighbours (stream version 5) ----------------------------------------------
+def test_neighbour_prediction_is_the_rounded_weighted_mean_of_the_edge_neighbours():
+    from torchgeo_inr.latent_grid.neighbour_prediction import prediction
+
+    plane = np.array([[1, 2, 3], [4, -5, 6], [7, 8, 10]])
+    full = prediction(plane, UNITS)
+    assert full[1, 1] == round((2 + 4 + 6 + 8) / 4)  # 5
+    assert full[0, 0] == 3  # (2 + 4) / 2: two neighbours at a corner
+    assert full[1, 0] == 1  # (1 + 7 - 5) / 3 = 1
+    assert full[0, 1] == 0  # (1 + 3 - 5) / 3 = -1/3, rounded half up -> 0
+    assert prediction(plane, UNITS // 2)[1, 1] == 3  # half the mean 5: 2.5 rounds up
+    assert (prediction(plane, 0) == 0).all()
+    assert (prediction(np.zeros((1, 1), np.int64), UNITS) == 0).all()  # no neighbour at all
+
+
+def test_levels_with_prediction_round_trip_and_code_smooth_latents_smaller():
+    from torchgeo_inr.latent_grid.context_coding import second_pass as second_np
+    from torchgeo_inr.latent_grid.neighbour_prediction import CHOICES, choose_weights
+
+    rng = np.random.default_rng(4)
+    y, x = np.mgrid[0:9, 0:7]
+    smooth = np.round(20 * np.sin(y / 3.0) + 15 * np.cos(x / 2.0)).astype(np.int64)  # a coefficient image
+    levels = _levels(5)
+    levels[0] = np.stack([smooth, levels[0][1], smooth + levels[0][2]])
+    predict = [choose_weights(g, second_np(*g.shape[1:])) for g in levels]
+    assert predict[0][0] == UNITS and set(np.concatenate(predict)) <= set(CHOICES)
+    weights = [quantise_weights(rng.normal(0, 0.3, (len(g), 1 + FEATURES))) for g in levels]
+    blob, bound = encode_levels(levels, weights, predict=predict)
+    back = decode_levels(blob, weights, SIZES, bound, predict)
+    for a, b in zip(levels, back):
+        np.testing.assert_array_equal(a, b)
+    plain, _ = encode_levels(levels, weights)
+    assert len(blob) < len(plain)
+    try:  # the prediction is part of the code: read without it, the latents come out otherwise, or damaged
+        wrong = decode_levels(blob, weights, SIZES, bound)
+    except BitstreamError:
+        wrong = None
+    assert wrong is None or not all(np.array_equal(a, b) for a, b in zip(levels, wrong))

@@ -81,16 +81,18 @@ def _stream(context: bool, warm_start: bool, skip: int) -> bytes:
 
 @pytest.fixture(scope="module")
 def streams():
-    """Every stream version the numpy decode reads: 4 (the warm start's skip), 3 (context model), 1."""
-    return {"v4": _stream(True, True, skip=2), "v3": _stream(True, False, skip=0), "v1": _stream(False, False, skip=0)}
+    """Every stream version the writer makes: 5 (context model, neighbour prediction) with and without the warm
+    start's skip, 4 (one Laplace a channel, skip) and 1; version 3 is a committed stream
+    (tests/test_latent_warm_start.py)."""
+    return {"v5 skip": _stream(True, True, skip=2), "v5": _stream(True, False, skip=0),
+            "v4 skip": _stream(False, True, skip=2), "v1": _stream(False, False, skip=0)}
 
 
-@pytest.mark.parametrize("version", ["v4", "v3", "v1"])
+@pytest.mark.parametrize("version", ["v5 skip", "v5", "v4 skip", "v1"])
 def test_numpy_decode_is_the_torch_renderers(streams, version, monkeypatch):
     stream = bitstream.unpack(streams[version])
     assert stream.codec_version == int(version[1])
-    if version == "v4":
-        assert stream.header["arch"].get("skip"), "the warm start's skip is the path under test"
+    assert bool(stream.header["arch"].get("skip")) == version.endswith("skip")
     want = read_renderer(stream, SHAPE).render().numpy()
     got = decode_values(stream, SHAPE)
     assert got.dtype == np.float32 and got.shape == want.shape
@@ -104,7 +106,7 @@ def test_numpy_decode_is_the_torch_renderers(streams, version, monkeypatch):
 
 
 def test_numpy_decode_refuses_damaged_latents(streams):
-    stream = bitstream.unpack(streams["v4"])
+    stream = bitstream.unpack(streams["v5 skip"])
     sections = dict(stream.sections)
     latents = bytearray(sections["latents"])
     sections["latents"] = bytes(latents[: len(latents) // 2 // 4 * 4])
@@ -113,12 +115,26 @@ def test_numpy_decode_refuses_damaged_latents(streams):
         tgi.get_codec("latent-grid").decode(damaged)
 
 
+@pytest.mark.parametrize("weight", [-1, 129, 2**14])
+def test_a_tampered_prediction_weight_is_refused(streams, weight):
+    from torchgeo_inr.latent_grid.scale_index import FEATURES
+    from torchgeo_inr.packing import pack_array, unpack_array
+
+    stream = bitstream.unpack(streams["v5 skip"])
+    table = unpack_array(stream.section("lctx"), "i2", len(stream.section("lctx")) // 2, "lctx")
+    table = table.astype(np.int64).reshape(-1, 2 + FEATURES)
+    table[0, -1] = weight
+    sections = {**stream.sections, "lctx": pack_array(table, "i2")}
+    with pytest.raises(BitstreamError, match="prediction weights"):
+        tgi.decode(bitstream.pack(stream.codec, stream.codec_version, stream.header, sections))
+
+
 def test_a_fresh_process_decodes_without_importing_torch(streams, tmp_path):
     path = tmp_path / "scene.inr"
-    path.write_bytes(streams["v4"])
+    path.write_bytes(streams["v5 skip"])
     code = ("import sys, numpy as np, torchgeo_inr as tgi\n"
             f"scene = tgi.decode(open({str(path)!r}, 'rb').read())\n"
             "assert 'torch' not in sys.modules, 'decode imported torch'\n"
             f"np.save({str(tmp_path / 'out.npy')!r}, scene.data)\n")
     subprocess.run([sys.executable, "-c", code], check=True)
-    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), tgi.decode(streams["v4"]).data)
+    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), tgi.decode(streams["v5 skip"]).data)

@@ -69,8 +69,9 @@ class LatentGridCodec(TorchCodec):
     #: 2: chunks of an archive network (sections ``net`` and ``latents`` only). 3: whole-scene streams whose
     #: latents are coded with the context model (section ``lctx``); version 1 (one Laplace per channel) still reads.
     #: 4: version 3 or 1 whose first full-resolution channels may be added to the coefficients (``skip``, from
-    #: the warm start).
-    version = 4
+    #: the warm start). 5: version 3 or 4 whose second-pass latents are coded against their decoded neighbours
+    #: (:mod:`~torchgeo_inr.latent_grid.neighbour_prediction`; section ``lctx`` has a sixth column).
+    version = 5
     trains = True
     #: A CPU decode of a whole-scene stream needs numpy alone (:mod:`~torchgeo_inr.codecs.latent_grid_read`).
     libraries = ("constriction", "torchgeo_inr.codecs.latent_grid_read")
@@ -115,9 +116,9 @@ class LatentGridCodec(TorchCodec):
     def _written_version(self) -> int:
         if self.network is not None:
             return 2
-        if self.warm_start:
-            return 4
-        return 3 if self.context else 1
+        if self.context:
+            return 5
+        return 4 if self.warm_start else 1
 
     # ------------------------------------------------------------------ encode
     # A chunk against an archive network keeps the same promise as any stream ([0.9 b, b] of its own budget)

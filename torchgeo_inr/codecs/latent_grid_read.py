@@ -19,7 +19,7 @@ from ..errors import BitstreamError
 from ..latent_grid.config import MAX_CHANNELS, MAX_HIDDEN, MAX_LEVELS, MAX_SYMBOL, LatentConfig, decoder_shapes
 from ..latent_grid.context_coding import decode_levels
 from ..latent_grid.numpy_synthesis import synthesize
-from ..latent_grid.scale_index import FEATURES
+from ..latent_grid.scale_index import FEATURES, UNITS
 from ..packing import header_number, unpack_array
 from ..quantize import unpack_state
 
@@ -81,11 +81,16 @@ def read_payload(stream: bitstream.Stream, shape) -> LatentPayload:
     basis = unpack_basis(head.get("qb"), {"bstep": stream.section("bstep"), "bdata": stream.section("bdata")},
                          cfg.components, bands)
     sizes = cfg.grid_sizes(height, width)
-    if "lctx" in stream.sections:  # version 3: the context model
+    if "lctx" in stream.sections:  # version 3 on: the context model (5: and a prediction weight per channel)
         bound = header_number(head, "lbound", int, 1, MAX_SYMBOL)
-        table = unpack_array(stream.section("lctx"), "i2", sum(cfg.channels) * (1 + FEATURES), "lctx")
-        table = np.split(table.astype(np.int64).reshape(-1, 1 + FEATURES), np.cumsum(cfg.channels)[:-1])
-        grids = decode_levels(stream.section("latents"), table, sizes, bound)
+        columns = 1 + FEATURES + (stream.codec_version >= 5)
+        table = unpack_array(stream.section("lctx"), "i2", sum(cfg.channels) * columns, "lctx")
+        table = np.split(table.astype(np.int64).reshape(-1, columns), np.cumsum(cfg.channels)[:-1])
+        predict = [t[:, 1 + FEATURES] for t in table] if columns > 1 + FEATURES else None
+        if predict is not None and any(((p < 0) | (p > 2 * UNITS)).any() for p in predict):
+            raise BitstreamError("latent prediction weights are out of range")
+        grids = decode_levels(stream.section("latents"), [t[:, :1 + FEATURES] for t in table], sizes, bound,
+                              predict)
     else:
         counts = [h * w for c, (h, w) in zip(cfg.channels, sizes) for _ in range(c)]
         models = unpack_models(stream.section("lmodels"), len(counts))

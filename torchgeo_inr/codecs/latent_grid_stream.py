@@ -23,6 +23,12 @@ header ``lbound`` (the largest symbol magnitude). Version 1 coded each level
 and channel with one Laplace: section ``lmodels`` (each channel's model, 17
 bytes in binary); it still reads.
 
+Version 5 (what the context model writes now, with or without ``skip``) is version 3
+whose ``lctx`` has a sixth column per channel: the weight, in 1/64, of its
+second-pass latents' prediction from their decoded neighbours
+(:mod:`torchgeo_inr.latent_grid.neighbour_prediction`); what is coded there
+is the latent minus the prediction, and ``lbound`` bounds that.
+
 ``hiner`` streams of version 1 written in its former ``mode="latent"``
 have this very layout (plus ``"mode": "latent"`` in the header), so
 :mod:`torchgeo_inr.codecs.hiner_stream` reads them through
@@ -43,8 +49,9 @@ from ..errors import BitstreamError
 from ..latent_grid.basis_precision import symbol_bits
 from ..latent_grid.config import LatentConfig
 from ..latent_grid.context import features_of
-from ..latent_grid.context_coding import encode_levels
+from ..latent_grid.context_coding import encode_levels, second_pass
 from ..latent_grid.model import LatentGridModel
+from ..latent_grid.neighbour_prediction import choose_weights, coded_values
 from ..packing import pack_array
 from ..quantize import pack_state
 from .latent_grid_read import MODEL, read_payload
@@ -107,12 +114,17 @@ def write_stream(
     header = {"arch": config_to_header(model.cfg), "q": qhead, "qb": basis_head}
     if model.cfg.skip:
         header["skip_step"] = float(np.float32(model.skip_step * step))
-    if len(model.context):
+    if len(model.context):  # version 5
         levels = _levels(symbols, model.cfg.channels)
         features = features_of(levels)
-        weights = model.context_weights(levels, features)
-        blob, header["lbound"] = encode_levels(levels, weights, features)
-        latent_sections = {"latents": blob, "lctx": pack_array(np.concatenate(weights), "i2")}
+        seconds = [second_pass(*g.shape[1:]) for g in levels]
+        predict = [choose_weights(g, second) for g, second in zip(levels, seconds)]
+        # the scales' biases are fitted to what is coded: second-pass latents minus their prediction
+        coded = [coded_values(g, p, second) for g, p, second in zip(levels, predict, seconds)]
+        weights = model.context_weights(coded, features)
+        blob, header["lbound"] = encode_levels(levels, weights, features, predict)
+        table = np.concatenate([np.concatenate([w, p[:, None]], 1) for w, p in zip(weights, predict)])
+        latent_sections = {"latents": blob, "lctx": pack_array(table, "i2")}
     else:
         models = [_float32_model(entropy.fit_model(s)) for s in symbols]
         blob, models = entropy.encode_tensors(symbols, models)

@@ -19,6 +19,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..errors import BitstreamError
+from .neighbour_prediction import coded_values, prediction
 from .scale_index import LOG2_RANGE, STEPS, UNITS, index_scale, scale_indices
 
 #: Each table's counts sum to about this (every symbol in range gets at least one).
@@ -50,24 +51,29 @@ def second_pass(height: int, width: int) -> np.ndarray:
     return (np.arange(height)[:, None] + np.arange(width)[None, :]) % 2 == 1
 
 
-def encode_levels(levels: list[np.ndarray], weights: list[np.ndarray], features: list | None = None) -> tuple[bytes, int]:
+def encode_levels(levels: list[np.ndarray], weights: list[np.ndarray], features: list | None = None,
+                  predict: list[np.ndarray] | None = None) -> tuple[bytes, int]:
     """(ANS bytes, symbol bound) of integer grids (C, h, w), finest first, under stored ``weights`` (C, 5) each;
-    ``features``: :func:`~torchgeo_inr.latent_grid.context.features_of` the grids, when the caller has them."""
+    ``features``: :func:`~torchgeo_inr.latent_grid.context.features_of` the grids, when the caller has them;
+    ``predict``: per level, each channel's :mod:`~torchgeo_inr.latent_grid.neighbour_prediction` weight
+    (version 5; None: none)."""
     import constriction
 
     if features is None:
         from .context import features_of  # the encoder's features, in torch (the decoder's: numpy, below)
 
         features = features_of(levels)
+    coded = levels if predict is None else [
+        coded_values(g, w, second_pass(*g.shape[1:])) for g, w in zip(levels, predict)]
 
-    bound = max(1, max(int(np.abs(g).max(initial=0)) for g in levels))
+    bound = max(1, max(int(np.abs(g).max(initial=0)) for g in coded))
     groups = []  # (symbols shifted to 0..2 bound, scale index), in decode order
     for index in reversed(range(len(levels))):
         indices = scale_indices(weights[index], [f.numpy() for f in features[index]])
         second = second_pass(*levels[index].shape[1:])
         for channel in range(len(levels[index])):
             for mask in (~second, second):
-                symbols = levels[index][channel][mask] + bound
+                symbols = coded[index][channel][mask] + bound
                 groups.extend((symbols[at], i) for i, at in _groups(indices[channel][mask]))
     coder = constriction.stream.stack.AnsCoder()
     for symbols, i in reversed(groups):  # ANS is a stack
@@ -75,7 +81,8 @@ def encode_levels(levels: list[np.ndarray], weights: list[np.ndarray], features:
     return np.ascontiguousarray(coder.get_compressed(), dtype="<u4").tobytes(), bound
 
 
-def decode_levels(blob: bytes, weights: list[np.ndarray], sizes: list[tuple[int, int]], bound: int) -> list[np.ndarray]:
+def decode_levels(blob: bytes, weights: list[np.ndarray], sizes: list[tuple[int, int]], bound: int,
+                  predict: list[np.ndarray] | None = None) -> list[np.ndarray]:
     """Inverse of :func:`encode_levels`: grids (C, h, w) int64, finest first; damage raises BitstreamError.
 
     The features are those of :func:`~torchgeo_inr.latent_grid.context.level_features`, computed in numpy one
@@ -116,6 +123,8 @@ def decode_levels(blob: bytes, weights: list[np.ndarray], sizes: list[tuple[int,
             padded = np.pad(np.abs(level[channel]), 1)
             around = padded[:-2, 1:-1] + padded[2:, 1:-1] + padded[1:-1, :-2] + padded[1:-1, 2:]
             plane[second_at] = decode(base[second_at] + w[3] * _activity(around.reshape(-1)[second_at]) + w[4])
+            if predict is not None:  # the second pass's neighbours are all first-pass latents, decoded above
+                plane[second_at] += prediction(level[channel], int(predict[index][channel])).reshape(-1)[second_at]
             earlier += np.abs(plane)
         levels[index] = level
     if not coder.is_empty():
