@@ -17,7 +17,7 @@ from torchgeo_inr import bitstream
 from torchgeo_inr.codecs.latent_grid_read import decode_values
 from torchgeo_inr.codecs.latent_grid_stream import read_renderer
 from torchgeo_inr.errors import BitstreamError
-from torchgeo_inr.latent_grid.config import LatentConfig, decoder_shapes
+from torchgeo_inr.latent_grid.config import MAX_SYMBOL, LatentConfig, decoder_shapes
 from torchgeo_inr.latent_grid.model import LatentGridModel
 from torchgeo_inr.latent_grid.numpy_synthesis import depthwise3x3, erf, gelu, upsample_matrix
 from torchgeo_inr.scene import Scene, restore_dtype
@@ -59,8 +59,9 @@ def test_decoder_shapes_are_the_models(cfg):
     assert decoder_shapes(cfg) == LatentGridModel(cfg, 9, 7, latents=False).decoder_shapes()
 
 
-def _stream(context: bool, warm_start: bool, skip: int) -> bytes:
-    """A stream as the codec writes it, from a model with random latents and weights (a fit would take minutes)."""
+def _stream(context: bool, warm_start: bool, skip: int, extreme: bool = False) -> bytes:
+    """A stream as the codec writes it, from a model with random latents and weights (a fit would take minutes);
+    ``extreme``: latents of the largest magnitude, alternating in sign (residuals twice the latents' range)."""
     from torchgeo_inr.codecs.latent_grid import LatentData, LatentGridCodec
     from torchgeo_inr.codecs.latent_grid_stream import write_stream
 
@@ -74,6 +75,11 @@ def _stream(context: bool, warm_start: bool, skip: int) -> bytes:
             z.copy_(torch.randn_like(z) * 3)
         model.refine.weight.normal_(0, 0.2)
         model.refine.bias.normal_(0, 0.2)
+        if extreme:  # a smooth first channel (its neighbours predict it), but one latent against its opposite
+            first = model.latents[0][0, 0]
+            first.copy_(torch.round(1000 * torch.sin(torch.arange(first.numel()).reshape(first.shape) / 7.0)))
+            first[0, 2] = first[2, 2] = first[1, 1] = first[1, 3] = -MAX_SYMBOL
+            first[1, 2] = MAX_SYMBOL
     model.skip_step = 0.37
     codec = LatentGridCodec(context=context, warm_start=warm_start)
     return write_stream(model, data.basis_packed, data.band_sections, 8, codec._finisher(scene))
@@ -115,7 +121,15 @@ def test_numpy_decode_refuses_damaged_latents(streams):
         tgi.get_codec("latent-grid").decode(damaged)
 
 
-@pytest.mark.parametrize("weight", [-1, 129, 2**14])
+def test_residuals_twice_the_latents_range_still_read():
+    data = _stream(True, False, skip=0, extreme=True)
+    stream = bitstream.unpack(data)
+    assert stream.header["lbound"] == 2 * MAX_SYMBOL  # the one latent against its four opposite neighbours
+    want = read_renderer(stream, SHAPE).render().numpy()
+    np.testing.assert_allclose(decode_values(stream, SHAPE), want, rtol=0, atol=1e-5 * float(np.abs(want).max()))
+
+
+@pytest.mark.parametrize("weight", [-1, 65, 2**14])
 def test_a_tampered_prediction_weight_is_refused(streams, weight):
     from torchgeo_inr.latent_grid.scale_index import FEATURES
     from torchgeo_inr.packing import pack_array, unpack_array

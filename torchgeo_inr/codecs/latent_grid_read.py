@@ -82,12 +82,14 @@ def read_payload(stream: bitstream.Stream, shape) -> LatentPayload:
                          cfg.components, bands)
     sizes = cfg.grid_sizes(height, width)
     if "lctx" in stream.sections:  # version 3 on: the context model (5: and a prediction weight per channel)
-        bound = header_number(head, "lbound", int, 1, MAX_SYMBOL)
-        columns = 1 + FEATURES + (stream.codec_version >= 5)
+        predicted = stream.codec_version >= 5
+        # a residual (latent minus a prediction of at most the largest latent) is within twice the latents' range
+        bound = header_number(head, "lbound", int, 1, MAX_SYMBOL * (2 if predicted else 1))
+        columns = 1 + FEATURES + predicted
         table = unpack_array(stream.section("lctx"), "i2", sum(cfg.channels) * columns, "lctx")
         table = np.split(table.astype(np.int64).reshape(-1, columns), np.cumsum(cfg.channels)[:-1])
-        predict = [t[:, 1 + FEATURES] for t in table] if columns > 1 + FEATURES else None
-        if predict is not None and any(((p < 0) | (p > 2 * UNITS)).any() for p in predict):
+        predict = [t[:, 1 + FEATURES] for t in table] if predicted else None
+        if predicted and any(((p < 0) | (p > UNITS)).any() for p in predict):
             raise BitstreamError("latent prediction weights are out of range")
         grids = decode_levels(stream.section("latents"), [t[:, :1 + FEATURES] for t in table], sizes, bound,
                               predict)
