@@ -122,3 +122,16 @@ def test_levels_with_prediction_round_trip_and_code_smooth_latents_smaller():
     except BitstreamError:
         wrong = None
     assert wrong is None or not all(np.array_equal(a, b) for a, b in zip(levels, wrong))
+
+
+def test_the_rate_term_codes_what_the_stream_codes():
+    """The fit's rate estimate (LatentGridModel.rate_bits) sees second-pass latents less the same prediction."""
+    from torchgeo_inr.latent_grid.context_coding import second_pass as second_np
+    from torchgeo_inr.latent_grid.model import _residuals
+    from torchgeo_inr.latent_grid.neighbour_prediction import coded_values
+
+    level = _levels(6)[0]
+    weights = np.array([UNITS, UNITS // 2, 0])
+    want = coded_values(level, weights, second_np(*level.shape[1:]))
+    got = _residuals(torch.from_numpy(level.astype(np.float32)), weights).numpy()
+    np.testing.assert_array_equal(got, want)

@@ -119,6 +119,7 @@ def write_stream(
         features = features_of(levels)
         seconds = [second_pass(*g.shape[1:]) for g in levels]
         predict = [choose_weights(g, second) for g, second in zip(levels, seconds)]
+        model.neighbour_weights = predict  # the fit's rate term follows the last stream's choice
         # the scales' biases are fitted to what is coded: second-pass latents minus their prediction
         coded = [coded_values(g, p, second) for g, p, second in zip(levels, predict, seconds)]
         weights = model.context_weights(coded, features)

@@ -30,13 +30,26 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import MAX_SYMBOL, LatentConfig
-from .context import fit_bias, pyramid_features
-from .scale_index import FEATURES, LOG2_RANGE, log2_scales, quantise_weights
+from .context import fit_bias, neighbour_sums, pyramid_features, second_pass
+from .scale_index import FEATURES, LOG2_RANGE, UNITS, log2_scales, quantise_weights
 
 
 def _channel_bits(values: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     """:func:`laplace_bits` of each channel of (C, h, w) ``values``."""
     return torch.stack([laplace_bits(v, s) for v, s in zip(values, scale)])
+
+
+def _residuals(level: torch.Tensor, weights: np.ndarray | None) -> torch.Tensor:
+    """(C, h, w) latents with their second-pass positions less the prediction from their rounded neighbours
+    (:func:`~torchgeo_inr.latent_grid.neighbour_prediction.prediction`, in torch; no gradient through it)."""
+    if weights is None or not np.any(weights):
+        return level
+    rounded = torch.round(level.detach())
+    count = neighbour_sums(torch.ones_like(rounded[:1])).clamp_min(1)
+    w = torch.as_tensor(np.asarray(weights, np.float64) / UNITS, dtype=level.dtype, device=level.device)
+    mean = torch.floor(w[:, None, None] * neighbour_sums(rounded) / count + 0.5)
+    second = second_pass(*level.shape[1:], device=level.device)
+    return level - mean * second
 
 
 def laplace_bits(values: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -78,6 +91,9 @@ class LatentGridModel(nn.Module):
         self.refine = nn.Conv2d(k, k, 3, padding=1, groups=k)
         nn.init.zeros_(self.refine.weight)
         nn.init.zeros_(self.refine.bias)
+        #: Per level, each channel's neighbour-prediction weight (:mod:`~torchgeo_inr.latent_grid.neighbour_prediction`)
+        #: as the last stream written chose them: the rate term codes second-pass latents against it too.
+        self.neighbour_weights: list[np.ndarray] | None = None
         #: The skipped channels' rounding step relative to the coefficients. A stream decoded with a
         #: latent rounding step other than 1 passes ``skip_step * step`` to :meth:`synthesize`.
         self.skip_step = 1.0
@@ -172,8 +188,9 @@ class LatentGridModel(nn.Module):
         if not len(self.context):
             return sum(laplace_bits(g, torch.exp(s)) for g, s in zip(grids, self.log_scales))
         features = self.context_features(grids) if features is None else features
-        return sum(laplace_bits(g[0], torch.exp2(log2_scales(w, f).clamp(*LOG2_RANGE)))
-                   for g, w, f in zip(grids, self.context, features))
+        predict = self.neighbour_weights or [None] * len(grids)
+        return sum(laplace_bits(_residuals(g[0], p), torch.exp2(log2_scales(w, f).clamp(*LOG2_RANGE)))
+                   for g, w, f, p in zip(grids, self.context, features, predict))
 
     def context_features(self, grids: list[torch.Tensor]) -> list:
         """The context model's features of the rounded grids (constants: no gradient flows through them)."""
