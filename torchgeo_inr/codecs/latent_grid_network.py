@@ -16,7 +16,7 @@ from ..errors import BitstreamError
 from ..latent_grid.config import decoder_shapes
 from ..packing import unpack_array
 from ..quantize import unpack_state
-from .latent_grid_read import config_from_header, render_values, unpack_basis
+from .latent_grid_read import config_from_header, render_values, stacked_levels, unpack_basis
 
 #: Layout version of latent-grid archive networks.
 NETWORK_VERSION = 1
@@ -88,7 +88,5 @@ def decode_chunk_values(stream: bitstream.Stream, shape) -> np.ndarray:
     """The tile (B, H, W) float32 a chunk holds, on the CPU, with numpy alone."""
     chunk = chunk_latents(stream, shape)
     net, (_, height, width) = chunk.net, chunk.shape
-    sizes = net.cfg.grid_sizes(height, width)
-    planes = iter(chunk.symbols)
-    grids = [np.stack([next(planes).reshape(h, w) for _ in range(c)]) for c, (h, w) in zip(net.cfg.channels, sizes)]
+    grids = stacked_levels(chunk.symbols, net.cfg.channels, net.cfg.grid_sizes(height, width))
     return render_values(net.decoder, net.cfg, grids, net.basis, net.mean, net.log2_scale, chunk.shape)

@@ -41,6 +41,12 @@ def config_from_header(head, bands: int, height: int, width: int) -> LatentConfi
                         hidden=header_number(head, "hidden", int, 1, MAX_HIDDEN), skip=skip)
 
 
+def stacked_levels(planes, channels, sizes) -> list[np.ndarray]:
+    """Per-channel planes (flat or (h, w); finest level first) as one (C, h, w) array per level."""
+    planes = iter(planes)
+    return [np.stack([np.reshape(next(planes), (h, w)) for _ in range(c)]) for c, (h, w) in zip(channels, sizes)]
+
+
 def unpack_basis(head, sections: dict[str, bytes], components: int, bands: int) -> np.ndarray:
     quantised = {"qstep": sections["bstep"], "qdata": sections["bdata"]}
     return unpack_state(head, quantised, {"basis": (components, bands)})["basis"]
@@ -96,8 +102,7 @@ def read_payload(stream: bitstream.Stream, shape) -> LatentPayload:
     else:
         counts = [h * w for c, (h, w) in zip(cfg.channels, sizes) for _ in range(c)]
         models = unpack_models(stream.section("lmodels"), len(counts))
-        planes = iter(entropy.decode_tensors(stream.section("latents"), models, counts))
-        grids = [np.stack([next(planes).reshape(h, w) for _ in range(c)]) for c, (h, w) in zip(cfg.channels, sizes)]
+        grids = stacked_levels(entropy.decode_tensors(stream.section("latents"), models, counts), cfg.channels, sizes)
     if any(np.abs(g).max(initial=0) > MAX_SYMBOL for g in grids):
         raise BitstreamError("latent symbols are out of range")
 

@@ -54,7 +54,7 @@ from ..latent_grid.model import LatentGridModel
 from ..latent_grid.neighbour_prediction import choose_weights, coded_values
 from ..packing import pack_array
 from ..quantize import pack_state
-from .latent_grid_read import MODEL, read_payload
+from .latent_grid_read import MODEL, read_payload, stacked_levels
 
 #: Bits of the spectral basis's values.
 BASIS_BITS = 8
@@ -115,7 +115,7 @@ def write_stream(
     if model.cfg.skip:
         header["skip_step"] = float(np.float32(model.skip_step * step))
     if len(model.context):  # version 5
-        levels = _levels(symbols, model.cfg.channels)
+        levels = stacked_levels(symbols, model.cfg.channels, model.sizes)
         features = features_of(levels)
         seconds = [second_pass(*g.shape[1:]) for g in levels]
         predict = [choose_weights(g, second) for g, second in zip(levels, seconds)]
@@ -131,15 +131,6 @@ def write_stream(
         blob, models = entropy.encode_tensors(symbols, models)
         latent_sections = {"latents": blob, "lmodels": _pack_models(models)}
     return finish(header, {**bands, **basis_sections, **qsections, **latent_sections})
-
-
-def _levels(planes: list, channels) -> list:
-    """Flat per-channel planes (finest level first) stacked into one (C, h, w) array per level."""
-    out, start = [], 0
-    for count in channels:
-        out.append(np.stack(planes[start:start + count]))
-        start += count
-    return out
 
 
 @dataclass

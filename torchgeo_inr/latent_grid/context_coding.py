@@ -19,7 +19,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..errors import BitstreamError
-from .neighbour_prediction import coded_values, prediction
+from .neighbour_prediction import coded_values, neighbour_sums, prediction
 from .scale_index import LOG2_RANGE, STEPS, UNITS, index_scale, scale_indices
 
 #: Each table's counts sum to about this (every symbol in range gets at least one).
@@ -120,8 +120,7 @@ def decode_levels(blob: bytes, weights: list[np.ndarray], sizes: list[tuple[int,
             plane = level[channel].reshape(-1)
             base = w[0] + w[1] * parent + w[2] * _activity(earlier)
             plane[first_at] = decode(base[first_at])
-            padded = np.pad(np.abs(level[channel]), 1)
-            around = padded[:-2, 1:-1] + padded[2:, 1:-1] + padded[1:-1, :-2] + padded[1:-1, 2:]
+            around = neighbour_sums(np.abs(level[channel]))
             plane[second_at] = decode(base[second_at] + w[3] * _activity(around.reshape(-1)[second_at]) + w[4])
             if predict is not None:  # the second pass's neighbours are all first-pass latents, decoded above
                 plane[second_at] += prediction(level[channel], int(predict[index][channel])).reshape(-1)[second_at]

@@ -33,15 +33,20 @@ from .scale_index import UNITS
 CHOICES = (0, UNITS // 2, 3 * UNITS // 4, UNITS)
 
 
+def neighbour_sums(plane: np.ndarray) -> np.ndarray:
+    """Sum of the four edge neighbours (zero beyond the border), (h, w) -> (h, w):
+    :func:`~torchgeo_inr.latent_grid.context.neighbour_sums` in numpy."""
+    padded = np.pad(plane, 1)
+    return padded[:-2, 1:-1] + padded[2:, 1:-1] + padded[1:-1, :-2] + padded[1:-1, 2:]
+
+
 def prediction(plane: np.ndarray, weight: int) -> np.ndarray:
     """Each position's prediction (h, w) int64 from its four edge neighbours in integer ``plane`` (h, w)."""
     plane = np.asarray(plane, np.int64)
     if weight == 0:
         return np.zeros(plane.shape, np.int64)
-    padded = np.pad(plane, 1)
-    total = padded[:-2, 1:-1] + padded[2:, 1:-1] + padded[1:-1, :-2] + padded[1:-1, 2:]
-    ones = np.pad(np.ones(plane.shape, np.int64), 1)
-    count = np.maximum(ones[:-2, 1:-1] + ones[2:, 1:-1] + ones[1:-1, :-2] + ones[1:-1, 2:], 1)
+    total = neighbour_sums(plane)
+    count = np.maximum(neighbour_sums(np.ones(plane.shape, np.int64)), 1)
     return (2 * int(weight) * total + UNITS * count) // (2 * UNITS * count)
 
 
