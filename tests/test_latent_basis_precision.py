@@ -53,7 +53,7 @@ def test_the_price_of_a_bit_sets_the_precision(data):
     present = _bytes(data.basis_packed)
 
     def pack(steps):
-        return data.basis_packed if steps is None else pack_basis(data.scaled_basis, steps)
+        return data.basis_packed if steps is None else data.pack(steps)
 
     coarse, report = choose_steps(data.scaled_basis, data.coeff_power, mse, 50.0, values, pack, data.decoded)
     fine, _ = choose_steps(data.scaled_basis, data.coeff_power, mse, 1e-4, values, pack, data.decoded)

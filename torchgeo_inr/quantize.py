@@ -98,14 +98,14 @@ def fake_quant(tensor, bits: int):
     return tensor + (deq - tensor).detach()
 
 
-def pack_state(
+def quantise_state(
     state: dict[str, np.ndarray], bits: dict[str, int], steps: dict[str, np.ndarray] | None = None
-) -> tuple[dict, dict[str, bytes]]:
-    """Quantise and entropy-code a state dict: (JSON-able header, {"qstep": ..., "qdata": ...}).
+) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray], str]:
+    """(centred symbols, steps, zero points, step dtype) of each tensor of a state dict, in its order.
 
     ``steps`` (name -> one step per channel) replaces the steps ``bits`` would
-    give a tensor: the caller chose each channel's precision (the stream is
-    the same kind; ``bits`` must then hold its symbols).
+    give a tensor: the caller chose each channel's precision (``bits`` must
+    then hold its symbols). The steps are float16 unless a tensor needs float32.
     """
     names = list(state)
     steps = steps or {}
@@ -132,16 +132,30 @@ def pack_state(
         symbols.append(sym)
         zeros.append(zero)
         steps_out.append(step)
+    return symbols, steps_out, zeros, step_dtype
+
+
+def step_bytes(steps: list[np.ndarray], step_dtype: str) -> bytes:
+    """The steps of :func:`quantise_state`, as stored (little-endian)."""
+    return np.concatenate(steps).astype(np.dtype(step_dtype).newbyteorder("<")).tobytes()
+
+
+def pack_state(
+    state: dict[str, np.ndarray], bits: dict[str, int], steps: dict[str, np.ndarray] | None = None
+) -> tuple[dict, dict[str, bytes]]:
+    """Quantise (:func:`quantise_state`) and entropy-code a state dict: (JSON-able header, {"qstep": ...,
+    "qdata": ...})."""
+    names = list(state)
+    symbols, steps_out, zeros, step_dtype = quantise_state(state, bits, steps)
     blob, models = entropy.encode_tensors(symbols + zeros)
     header = {
         "names": names,
-        "shapes": [list(a.shape) for a in arrays],
+        "shapes": [list(np.shape(state[n])) for n in names],
         "bits": [int(bits[n]) for n in names],
         "models": models,
         "step": step_dtype,
     }
-    step_bytes = np.concatenate(steps_out).astype(np.dtype(step_dtype).newbyteorder("<")).tobytes()
-    return header, {"qstep": step_bytes, "qdata": blob}
+    return header, {"qstep": step_bytes(steps_out, step_dtype), "qdata": blob}
 
 
 def unpack_state(header: dict, sections: dict[str, bytes], expected: dict[str, tuple]) -> dict[str, np.ndarray]:

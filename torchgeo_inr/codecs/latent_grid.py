@@ -70,8 +70,9 @@ class LatentGridCodec(TorchCodec):
     #: latents are coded with the context model (section ``lctx``); version 1 (one Laplace per channel) still reads.
     #: 4: version 3 or 1 whose first full-resolution channels may be added to the coefficients (``skip``, from
     #: the warm start). 5: version 3 or 4 whose second-pass latents are coded against their decoded neighbours
-    #: (:mod:`~torchgeo_inr.latent_grid.neighbour_prediction`; section ``lctx`` has a sixth column).
-    version = 5
+    #: (:mod:`~torchgeo_inr.latent_grid.neighbour_prediction`; section ``lctx`` has a sixth column). 6: version 5
+    #: with its weights, basis and band numbers coded compactly (:mod:`~torchgeo_inr.latent_grid.side_coding`).
+    version = 6
     trains = True
     #: A CPU decode of a whole-scene stream needs numpy alone (:mod:`~torchgeo_inr.codecs.latent_grid_read`).
     libraries = ("constriction", "torchgeo_inr.codecs.latent_grid_read")
@@ -117,7 +118,7 @@ class LatentGridCodec(TorchCodec):
         if self.network is not None:
             return 2
         if self.context:
-            return 5
+            return 6
         return 4 if self.warm_start else 1
 
     # ------------------------------------------------------------------ encode
@@ -143,11 +144,11 @@ class LatentGridCodec(TorchCodec):
             torch.manual_seed(self.seed)
             return encode_chunk(self, scene, target, finish, device, progress, t0)
         bands, height, width = scene.shape
-        cfg = auto_config(target.bpppb, bands, height, width)
+        cfg = auto_config(target.bpppb, bands, height, width, compact=self.context)
         if self.components:
             cfg = replace(cfg, components=min(int(self.components), bands, height * width))
         torch.manual_seed(self.seed)
-        data = LatentData(scene, cfg.components, device, tilt=cfg.tilt)
+        data = LatentData(scene, cfg.components, device, tilt=cfg.tilt, compact=self.context)
         model = LatentGridModel(cfg, height, width, context=self.context).to(device)
 
         def stream(deadzone: float = 0.0, step: float = 1.0) -> bytes:

@@ -14,11 +14,14 @@ from ..scene import Scene
 class LatentData:
     """The scene as the model sees it: bands over their (tilted) peak, centred, and their principal basis."""
 
-    def __init__(self, scene: Scene, components: int, device, tilt: bool = True):
+    def __init__(self, scene: Scene, components: int, device, tilt: bool = True, compact: bool = True):
+        """``compact``: the basis and the band numbers are packed as version 6 streams pack them
+        (:mod:`~torchgeo_inr.latent_grid.side_coding`); False: as archive networks and versions 1 and 4 do."""
         import torch
 
+        from ..latent_grid.side_coding import pack_bands
         from ..latent_grid.spectral import peak_normalise, principal_basis, truncation_tilt
-        from .latent_grid_stream import band_sections, pack_basis
+        from .latent_grid_stream import band_sections
 
         bands = scene.bands
         # per-band weights for the PCA ride in the per-band scale the stream holds anyway
@@ -30,8 +33,9 @@ class LatentData:
         # the basis carries the coefficients' scale: the network then outputs values of order one
         self.scaled_basis = basis * coeff_peak
         self.coeff_power = np.square(coeffs / coeff_peak).mean(axis=1)  # (k,): what an error in each row costs
-        self.basis_packed = pack_basis(self.scaled_basis)
-        self.band_sections = band_sections(log2_scale, mean16)
+        self.compact = compact
+        self.basis_packed = self.pack(None)
+        self.band_sections = pack_bands(log2_scale, mean16) if compact else band_sections(log2_scale, mean16)
         self.basis = torch.from_numpy(self.decoded(self.basis_packed)).to(device)
         self.target = torch.from_numpy(xc.astype(np.float32)).to(device)
 
@@ -39,16 +43,25 @@ class LatentData:
         """The basis times ``factor`` (the coefficients' unit becomes ``factor``), in place."""
         import torch
 
-        from .latent_grid_stream import pack_basis
-
         self.scaled_basis = self.scaled_basis * factor
         self.coeff_power = self.coeff_power / factor**2
-        self.basis_packed = pack_basis(self.scaled_basis)
+        self.basis_packed = self.pack(None)
         self.basis.copy_(torch.from_numpy(self.decoded(self.basis_packed)))
+
+    def pack(self, steps: np.ndarray | None):
+        """(header, sections) of the basis with per-row ``steps`` (None: the default precision)."""
+        if self.compact:
+            from ..latent_grid.side_coding import pack_basis
+        else:
+            from .latent_grid_stream import pack_basis
+        return pack_basis(self.scaled_basis, steps)
 
     def decoded(self, packed) -> np.ndarray:
         """The basis (k, B) float32 as decode reads it from ``packed``."""
-        from .latent_grid_read import unpack_basis
+        if self.compact:
+            from ..latent_grid.side_coding import unpack_basis
+        else:
+            from .latent_grid_read import unpack_basis
 
         k, bands = self.scaled_basis.shape
         return unpack_basis(packed[0], packed[1], k, bands).astype(np.float32)
@@ -59,10 +72,9 @@ class LatentData:
         import torch
 
         from ..latent_grid.basis_precision import choose_steps
-        from .latent_grid_stream import pack_basis
 
         def pack(steps):
-            return self.basis_packed if steps is None else pack_basis(self.scaled_basis, steps)
+            return self.basis_packed if steps is None else self.pack(steps)
 
         steps, report = choose_steps(self.scaled_basis, self.coeff_power, band_mse, lam, values, pack, self.decoded)
         if steps is not None:

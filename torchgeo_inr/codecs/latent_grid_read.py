@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import bitstream, entropy
 from ..errors import BitstreamError
+from ..latent_grid import side_coding
 from ..latent_grid.config import MAX_CHANNELS, MAX_HIDDEN, MAX_LEVELS, MAX_SYMBOL, LatentConfig, decoder_shapes
 from ..latent_grid.context_coding import decode_levels
 from ..latent_grid.numpy_synthesis import synthesize
@@ -48,19 +49,10 @@ def stacked_levels(planes, channels, sizes) -> list[np.ndarray]:
 
 
 def unpack_basis(head, sections: dict[str, bytes], components: int, bands: int) -> np.ndarray:
+    """The basis (k, B) as versions 1 to 5 and archive networks store it (version 6:
+    :func:`~torchgeo_inr.latent_grid.side_coding.unpack_basis`)."""
     quantised = {"qstep": sections["bstep"], "qdata": sections["bdata"]}
     return unpack_state(head, quantised, {"basis": (components, bands)})["basis"]
-
-
-# One model per latent channel (version 1): family, symbol range and float32 mean and scale, 17 bytes in binary.
-MODEL = np.dtype([("family", "u1"), ("lo", "<i4"), ("hi", "<i4"), ("mean", "<f4"), ("scale", "<f4")])
-
-
-def unpack_models(blob: bytes, count: int) -> list[list]:
-    if len(blob) != count * MODEL.itemsize:
-        raise BitstreamError(f"latent models section has {len(blob)} bytes, expected {count * MODEL.itemsize}")
-    table = np.frombuffer(blob, dtype=MODEL)
-    return [[int(r["family"]), float(r["mean"]), float(r["scale"]), int(r["lo"]), int(r["hi"])] for r in table]
 
 
 @dataclass
@@ -82,12 +74,16 @@ def read_payload(stream: bitstream.Stream, shape) -> LatentPayload:
     bands, height, width = shape
     head = stream.header
     cfg = config_from_header(head.get("arch"), bands, height, width)
-    decoder = unpack_state(head.get("q"), stream.sections, decoder_shapes(cfg))
     skip_step = header_number(head, "skip_step", float, 2.0**-60, 2.0**32) if cfg.skip else 1.0
-    basis = unpack_basis(head.get("qb"), {"bstep": stream.section("bstep"), "bdata": stream.section("bdata")},
-                         cfg.components, bands)
+    if stream.codec_version >= 6:  # the side information coded compactly
+        decoder = side_coding.unpack_weights(head.get("q"), stream.sections, decoder_shapes(cfg))
+        basis = side_coding.unpack_basis(head.get("qb"), stream.sections, cfg.components, bands)
+    else:
+        decoder = unpack_state(head.get("q"), stream.sections, decoder_shapes(cfg))
+        basis = unpack_basis(head.get("qb"), {"bstep": stream.section("bstep"), "bdata": stream.section("bdata")},
+                             cfg.components, bands)
     sizes = cfg.grid_sizes(height, width)
-    if "lctx" in stream.sections:  # version 3 on: the context model (5: and a prediction weight per channel)
+    if "lctx" in stream.sections:  # version 3 on: the context model (5 on: and a prediction weight per channel)
         predicted = stream.codec_version >= 5
         # a residual (latent minus a prediction of at most the largest latent) is within twice the latents' range
         bound = header_number(head, "lbound", int, 1, MAX_SYMBOL * (2 if predicted else 1))
@@ -101,15 +97,17 @@ def read_payload(stream: bitstream.Stream, shape) -> LatentPayload:
                               predict)
     else:
         counts = [h * w for c, (h, w) in zip(cfg.channels, sizes) for _ in range(c)]
-        models = unpack_models(stream.section("lmodels"), len(counts))
+        models = side_coding.unpack_models(stream.section("lmodels"), len(counts))
         grids = stacked_levels(entropy.decode_tensors(stream.section("latents"), models, counts), cfg.channels, sizes)
     if any(np.abs(g).max(initial=0) > MAX_SYMBOL for g in grids):
         raise BitstreamError("latent symbols are out of range")
 
-    def rows(name: str) -> np.ndarray:
-        return unpack_array(stream.section(name), "f2", bands, name).astype(np.float64)
-
-    return LatentPayload(cfg, (bands, height, width), decoder, skip_step, basis, grids, rows("scale"), rows("mean"))
+    if stream.codec_version >= 6:
+        log2_scale, mean = side_coding.unpack_bands(stream.sections, bands)
+    else:
+        log2_scale, mean = (unpack_array(stream.section(name), "f2", bands, name).astype(np.float64)
+                            for name in ("scale", "mean"))
+    return LatentPayload(cfg, (bands, height, width), decoder, skip_step, basis, grids, log2_scale, mean)
 
 
 def decode_values(stream: bitstream.Stream, shape) -> np.ndarray:

@@ -73,14 +73,14 @@ def fit_network(codec, tiles: list[Scene], *, bpppb: float, shape, chunks: int, 
     from .latent_grid_data import LatentData
 
     bands, height, width = (int(s) for s in shape)
-    cfg = auto_config(bpppb, bands, height, width)
+    cfg = auto_config(bpppb, bands, height, width, compact=False)
     if codec.components:
         cfg = replace(cfg, components=min(int(codec.components), bands))
     cfg = _levels_for(cfg, min(t.shape[1] for t in tiles), min(t.shape[2] for t in tiles))
     torch.manual_seed(codec.seed)
     model = TiledLatentModel(cfg, [(t.shape[1], t.shape[2]) for t in tiles]).to(device)
     flat = np.concatenate([tiles[i].data.reshape(bands, -1) for i in model.order], axis=1)  # the model's order
-    data = LatentData(Scene.from_array(flat[:, None, :]), cfg.components, device, tilt=cfg.tilt)
+    data = LatentData(Scene.from_array(flat[:, None, :]), cfg.components, device, tilt=cfg.tilt, compact=False)
     loss = RateDistortionLoss(data.basis, data.target, flat.size)
 
     size = len(pack_network(model, data, codec.weight_bits))  # before the fit: the weights' count sets it

@@ -23,11 +23,20 @@ header ``lbound`` (the largest symbol magnitude). Version 1 coded each level
 and channel with one Laplace: section ``lmodels`` (each channel's model, 17
 bytes in binary); it still reads.
 
-Version 5 (what the context model writes now, with or without ``skip``) is version 3
-whose ``lctx`` has a sixth column per channel: the weight, in 1/64, of its
-second-pass latents' prediction from their decoded neighbours
-(:mod:`torchgeo_inr.latent_grid.neighbour_prediction`); what is coded there
-is the latent minus the prediction, and ``lbound`` bounds that.
+Version 5 is version 3 whose ``lctx`` has a sixth column per channel: the
+weight, in 1/64, of its second-pass latents' prediction from their decoded
+neighbours (:mod:`torchgeo_inr.latent_grid.neighbour_prediction`); what is
+coded there is the latent minus the prediction, and ``lbound`` bounds that.
+
+Version 6 (what the context model writes now, with or without ``skip``) is
+version 5 with its side information coded compactly
+(:mod:`torchgeo_inr.latent_grid.side_coding`): header ``q`` holds the
+weights' bits and step precision only (names and shapes follow from
+``arch``), section ``qmodels`` their entropy models in binary, no zero
+points; the basis's rows and the per-band scale and mean are coded as
+differences from band to band (sections ``bdata`` and ``bands`` in place
+of ``scale`` and ``mean``; header ``qb``: the basis's step precision). The
+values decoded are those version 5 would hold.
 
 ``hiner`` streams of version 1 written in its former ``mode="latent"``
 have this very layout (plus ``"mode": "latent"`` in the header), so
@@ -46,18 +55,17 @@ from .. import bitstream, entropy
 from ..band_shift import lerp_rows
 from ..codec import Finish
 from ..errors import BitstreamError
+from ..latent_grid import side_coding
 from ..latent_grid.basis_precision import symbol_bits
 from ..latent_grid.config import LatentConfig
 from ..latent_grid.context import features_of
 from ..latent_grid.context_coding import encode_levels, second_pass
 from ..latent_grid.model import LatentGridModel
 from ..latent_grid.neighbour_prediction import choose_weights, coded_values
+from ..latent_grid.side_coding import BASIS_BITS
 from ..packing import pack_array
 from ..quantize import pack_state
-from .latent_grid_read import MODEL, read_payload, stacked_levels
-
-#: Bits of the spectral basis's values.
-BASIS_BITS = 8
+from .latent_grid_read import read_payload, stacked_levels
 
 
 def config_to_header(cfg: LatentConfig) -> dict:
@@ -69,7 +77,7 @@ def config_to_header(cfg: LatentConfig) -> dict:
 
 def pack_basis(basis: np.ndarray, steps: np.ndarray | None = None) -> tuple[dict, dict[str, bytes]]:
     """The basis (k, B) quantised (``BASIS_BITS`` a value, or one chosen step per row): its header and its two
-    sections."""
+    sections, as versions 1 to 5 and archive networks store it (version 6: :func:`side_coding.pack_basis`)."""
     if steps is None:
         head, sections = pack_state({"basis": basis}, {"basis": BASIS_BITS})
     else:
@@ -81,20 +89,6 @@ def band_sections(log2_scale: np.ndarray, mean: np.ndarray) -> dict[str, bytes]:
     return {"scale": pack_array(log2_scale, "f2"), "mean": pack_array(mean, "f2")}
 
 
-def _float32_model(model: list) -> list:
-    family, mean, scale, lo, hi = model
-    return [family, float(np.float32(mean)), float(np.float32(scale)), lo, hi]
-
-
-def _pack_models(models: list[list]) -> bytes:
-    """Version 1's models, one per latent channel (:data:`~torchgeo_inr.codecs.latent_grid_read.MODEL`), 17 bytes in
-    binary: in the JSON header they would cost twice that, which matters on small scenes and tiles."""
-    table = np.zeros(len(models), dtype=MODEL)
-    for row, (family, mean, scale, lo, hi) in zip(table, models):
-        row["family"], row["lo"], row["hi"], row["mean"], row["scale"] = family, lo, hi, mean, scale
-    return table.tobytes()
-
-
 def write_stream(
     model: LatentGridModel,
     basis: tuple[dict, dict[str, bytes]],
@@ -104,17 +98,26 @@ def write_stream(
     deadzone: float = 0.0,
     step: float = 1.0,
 ) -> bytes:
-    """The whole stream of a fitted model, its latents rounded with ``deadzone`` on a grid of ``step``."""
+    """The whole stream of a fitted model, its latents rounded with ``deadzone`` on a grid of ``step``. With the
+    context model (version 6) ``basis`` and ``bands`` are packed by :mod:`~torchgeo_inr.latent_grid.side_coding`,
+    else (versions 1 and 4) by :func:`pack_basis` and :func:`band_sections`."""
     state = {n: p.detach().float().cpu().numpy() for n, p in model.stepped_decoder_state(step).items()}
     if not all(np.isfinite(v).all() for v in state.values()):
         raise FloatingPointError("the latent fit left non-finite weights")
-    qhead, qsections = pack_state(state, {n: weight_bits for n in state})
-    symbols = [s.cpu().numpy() for s in model.symbols(deadzone, step)]
     basis_head, basis_sections = basis
+    compact = bool(len(model.context))
+    if ("bands" in bands) != compact or ("names" not in basis_head) != compact:
+        raise ValueError("basis and band numbers packed for another stream version (LatentData's compact= must be "
+                         "the model's context=)")
+    if compact:  # version 6: the side information coded compactly
+        qhead, qsections = side_coding.pack_weights(state, weight_bits)
+    else:
+        qhead, qsections = pack_state(state, {n: weight_bits for n in state})
+    symbols = [s.cpu().numpy() for s in model.symbols(deadzone, step)]
     header = {"arch": config_to_header(model.cfg), "q": qhead, "qb": basis_head}
     if model.cfg.skip:
         header["skip_step"] = float(np.float32(model.skip_step * step))
-    if len(model.context):  # version 5
+    if compact:
         levels = stacked_levels(symbols, model.cfg.channels, model.sizes)
         features = features_of(levels)
         seconds = [second_pass(*g.shape[1:]) for g in levels]
@@ -127,9 +130,9 @@ def write_stream(
         table = np.concatenate([np.concatenate([w, p[:, None]], 1) for w, p in zip(weights, predict)])
         latent_sections = {"latents": blob, "lctx": pack_array(table, "i2")}
     else:
-        models = [_float32_model(entropy.fit_model(s)) for s in symbols]
+        models = [side_coding.float32_model(entropy.fit_model(s)) for s in symbols]
         blob, models = entropy.encode_tensors(symbols, models)
-        latent_sections = {"latents": blob, "lmodels": _pack_models(models)}
+        latent_sections = {"latents": blob, "lmodels": side_coding.pack_models(models)}
     return finish(header, {**bands, **basis_sections, **qsections, **latent_sections})
 
 

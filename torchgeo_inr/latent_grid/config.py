@@ -43,18 +43,28 @@ class LatentConfig:
     def grid_sizes(self, height: int, width: int) -> list[tuple[int, int]]:
         return [(math.ceil(height / 2**level), math.ceil(width / 2**level)) for level in range(len(self.channels))]
 
+    def weight_values(self) -> int:
+        """The synthesis's weights and biases."""
+        cin, hid, k = sum(self.channels), self.hidden, self.components
+        return cin * hid + hid + hid * hid + hid + hid * k + k + 10 * k
+
     def side_values(self, bands: int) -> int:
         """Values besides the latents: the basis and the synthesis weights."""
-        cin, hid, k = sum(self.channels), self.hidden, self.components
-        return k * bands + cin * hid + hid + hid * hid + hid + hid * k + k + 10 * k
+        return self.components * bands + self.weight_values()
 
-    def side_bytes(self, bands: int) -> float:
-        """Rough bytes besides the latents: values at about a byte each, a latent model per
-        channel (17 bytes) and the quantisation header (about 700 bytes)."""
+    def side_bytes(self, bands: int, compact: bool = True) -> float:
+        """Rough bytes besides the latents: values at about a byte each (in a version 6 stream the weights take
+        about that and the basis 0.4 to 0.65: :mod:`~torchgeo_inr.latent_grid.side_coding`; the sizes below
+        were measured with a byte a value), and in a version 6 stream (``compact``) each latent channel's
+        context model (12 bytes), the band numbers (2.4 bytes a band) and the header (about 300 bytes); else
+        (archive networks) a latent model per channel (17 bytes) and the header (about 700 bytes)."""
+        if compact:
+            return self.side_values(bands) + 12 * sum(self.channels) + 2.4 * bands + 300
         return self.side_values(bands) + 17 * sum(self.channels) + 700
 
 
-def auto_config(bpppb: float, bands: int, height: int, width: int, side_share: float = 0.35) -> LatentConfig:
+def auto_config(bpppb: float, bands: int, height: int, width: int, side_share: float = 0.35,
+                compact: bool = True) -> LatentConfig:
     """Sizes per rate: more components and more full-resolution channels as the budget grows.
 
     The component count follows PCA + JPEG2000's own rule (96 * bpppb**0.6);
@@ -76,8 +86,9 @@ def auto_config(bpppb: float, bands: int, height: int, width: int, side_share: f
     168: 47.97 dB with tilt and 32 channels, 48.90 without tilt, 49.07 with 96
     channels too; at 0.5 with and without both, 46.91 either way.
 
-    On small scenes the sizes shrink until the basis and the synthesis
-    weights (about a byte a value) take at most ``side_share`` of the budget:
+    On small scenes the sizes shrink until the side information
+    (:meth:`LatentConfig.side_bytes`, of a version 6 stream when ``compact``, else of an archive network)
+    takes at most ``side_share`` of the budget:
     first the full-resolution channels beyond the rule's (down to one per
     ``LATENT_BITS`` of a pixel's budget), then the synthesis down to the
     basis's width, then the synthesis and the basis together, then the grids,
@@ -107,7 +118,7 @@ def auto_config(bpppb: float, bands: int, height: int, width: int, side_share: f
         sizes = [full * boost] + [full * s for s in shares[1:levels]]
         channels = tuple(int(min(MAX_CHANNELS, max(1, round(c)))) for c in sizes)
         cfg = LatentConfig(int(components), channels, max(2, int(hidden)), tilt=not high_rate)
-        if cfg.side_bytes(bands) <= side_share * budget or (hidden <= 2 and full <= 1 and components == 1):
+        if cfg.side_bytes(bands, compact) <= side_share * budget or (hidden <= 2 and full <= 1 and components == 1):
             return cfg
         if boost > least_boost:  # the full-resolution channels beyond the rule's first, down to what the rate needs
             boost = max(least_boost, boost * 0.85)

@@ -27,14 +27,24 @@ _TOTAL = 2**20
 
 
 @lru_cache(maxsize=512)
-def _table(index: int, bound: int):
-    """The categorical model of scale index ``index`` over symbols -bound..bound (cached per process)."""
-    import constriction
-
+def laplace_counts(index: int, bound: int) -> np.ndarray:
+    """Integer counts (2 bound + 1,) float64 of scale index ``index``'s zero-mean Laplace over -bound..bound, each
+    at least one, summing to about :data:`_TOTAL`: the same numbers on every machine (cached per process)."""
     scale = index_scale(index)
     edges = np.arange(-bound, bound + 2, dtype=np.float64) - 0.5
-    cdf = np.where(edges < 0, 0.5 * np.exp(np.minimum(edges, 0) / scale), 1 - 0.5 * np.exp(-np.maximum(edges, 0) / scale))
+    cdf = np.where(edges < 0, 0.5 * np.exp(np.minimum(edges, 0) / scale),
+                   1 - 0.5 * np.exp(-np.maximum(edges, 0) / scale))
     counts = np.maximum(1.0, np.floor(np.diff(cdf) * _TOTAL + 0.5))
+    counts.flags.writeable = False
+    return counts
+
+
+@lru_cache(maxsize=512)
+def laplace_table(index: int, bound: int):
+    """The categorical model (constriction) of :func:`laplace_counts` (cached per process)."""
+    import constriction
+
+    counts = laplace_counts(index, bound)
     return constriction.stream.model.Categorical(counts / counts.sum(), perfect=False)
 
 
@@ -77,7 +87,7 @@ def encode_levels(levels: list[np.ndarray], weights: list[np.ndarray], features:
                 groups.extend((symbols[at], i) for i, at in _groups(indices[channel][mask]))
     coder = constriction.stream.stack.AnsCoder()
     for symbols, i in reversed(groups):  # ANS is a stack
-        coder.encode_reverse(symbols.astype(np.int32), _table(i, bound))
+        coder.encode_reverse(symbols.astype(np.int32), laplace_table(i, bound))
     return np.ascontiguousarray(coder.get_compressed(), dtype="<u4").tobytes(), bound
 
 
@@ -88,20 +98,13 @@ def decode_levels(blob: bytes, weights: list[np.ndarray], sizes: list[tuple[int,
     The features are those of :func:`~torchgeo_inr.latent_grid.context.level_features`, computed in numpy one
     channel at a time and only where they are new (the round-trip tests hold the two to each other).
     """
-    import constriction
-
-    if len(blob) % 4:
-        raise BitstreamError(f"latents section has {len(blob)} bytes, not a whole number of words")
-    try:
-        coder = constriction.stream.stack.AnsCoder(np.frombuffer(blob, dtype="<u4").astype(np.uint32))
-    except ValueError as err:  # e.g. a last word of zero, which no encoder writes
-        raise BitstreamError(f"latents section is damaged: {err}") from None
+    coder = ans_reader(blob)
 
     def decode(units: np.ndarray) -> np.ndarray:
         indices = np.clip(units // (UNITS // STEPS), LOG2_RANGE[0] * STEPS, LOG2_RANGE[1] * STEPS - 1)
         values = np.empty(indices.size, np.int64)
         for i, at in _groups(indices):
-            values[at] = _decode(coder, _table(i, bound), at.size)
+            values[at] = decode_symbols(coder, laplace_table(i, bound), at.size)
         return values - bound
 
     levels: list = [None] * len(sizes)
@@ -136,10 +139,24 @@ def _activity(sums: np.ndarray) -> np.ndarray:
     return np.frexp(sums.astype(np.float64))[1].astype(np.int64)
 
 
-def _decode(coder, model, count: int) -> np.ndarray:
+def ans_reader(blob: bytes, what: str = "latents"):
+    """A constriction ANS decoder over section ``blob``; a damaged one raises BitstreamError naming it."""
+    import constriction
+
+    if len(blob) % 4:
+        raise BitstreamError(f"{what} section has {len(blob)} bytes, not a whole number of words")
+    try:
+        return constriction.stream.stack.AnsCoder(np.frombuffer(blob, dtype="<u4").astype(np.uint32))
+    except ValueError as err:  # e.g. a last word of zero, which no encoder writes
+        raise BitstreamError(f"{what} section is damaged: {err}") from None
+
+
+def decode_symbols(coder, model, count: int, what: str = "latents") -> np.ndarray:
+    """``count`` symbols of ``model`` from ANS ``coder``; damage (constriction's errors and panics) raises
+    BitstreamError naming the section (``what``)."""
     try:
         return np.asarray(coder.decode(model, count))
     except BaseException as err:  # a Rust panic (pyo3 PanicException) is a BaseException
         if isinstance(err, (KeyboardInterrupt, SystemExit, MemoryError)):
             raise
-        raise BitstreamError(f"latents section is damaged: {err}") from None
+        raise BitstreamError(f"{what} section is damaged: {err}") from None
