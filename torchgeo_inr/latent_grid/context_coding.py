@@ -23,20 +23,17 @@ from .neighbour_prediction import coded_values, neighbour_sums, prediction
 from .scale_index import LOG2_RANGE, STEPS, UNITS, index_scale, scale_indices
 
 #: Each table's counts sum to about this (every symbol in range gets at least one).
-_TOTAL = 2**20
+TABLE_TOTAL = 2**20
 
 
-@lru_cache(maxsize=512)
-def laplace_counts(index: int, bound: int) -> np.ndarray:
-    """Integer counts (2 bound + 1,) float64 of scale index ``index``'s zero-mean Laplace over -bound..bound, each
-    at least one, summing to about :data:`_TOTAL`: the same numbers on every machine (cached per process)."""
+def laplace_counts(index: int, symbols: np.ndarray) -> np.ndarray:
+    """The integer counts (float64) that scale index ``index``'s table gives ``symbols`` (any integers): its
+    zero-mean Laplace's mass on each, times :data:`TABLE_TOTAL`, at least one; the same numbers on every machine."""
     scale = index_scale(index)
-    edges = np.arange(-bound, bound + 2, dtype=np.float64) - 0.5
+    edges = np.asarray(symbols, np.float64)[..., None] + np.array([-0.5, 0.5])
     cdf = np.where(edges < 0, 0.5 * np.exp(np.minimum(edges, 0) / scale),
                    1 - 0.5 * np.exp(-np.maximum(edges, 0) / scale))
-    counts = np.maximum(1.0, np.floor(np.diff(cdf) * _TOTAL + 0.5))
-    counts.flags.writeable = False
-    return counts
+    return np.maximum(1.0, np.floor((cdf[..., 1] - cdf[..., 0]) * TABLE_TOTAL + 0.5))
 
 
 @lru_cache(maxsize=512)
@@ -44,7 +41,7 @@ def laplace_table(index: int, bound: int):
     """The categorical model (constriction) of :func:`laplace_counts` (cached per process)."""
     import constriction
 
-    counts = laplace_counts(index, bound)
+    counts = laplace_counts(index, np.arange(-bound, bound + 1))
     return constriction.stream.model.Categorical(counts / counts.sum(), perfect=False)
 
 

@@ -37,7 +37,7 @@ from ..packing import header_number, pack_array, unpack_array
 from ..quantize import MAX_BITS, MIN_BITS, dequantize, quantise_state, step_bytes
 from .basis_precision import MAX_BITS as BASIS_MAX_BITS
 from .basis_precision import symbol_bits
-from .context_coding import ans_reader, decode_symbols, laplace_counts, laplace_table
+from .context_coding import TABLE_TOTAL, ans_reader, decode_symbols, laplace_counts, laplace_table
 from .scale_index import LOG2_RANGE, STEPS
 
 #: An entropy model (:mod:`torchgeo_inr.entropy`) in binary: family, symbol range and float32 mean and scale.
@@ -125,12 +125,16 @@ def unpack_weights(head, sections: dict[str, bytes], expected: dict[str, tuple])
 
 
 def _row_bits(residuals: np.ndarray, index: int, bound: int) -> float:
-    counts = laplace_counts(index, bound)
-    return float(-np.log2(counts[residuals + bound] / counts.sum()).sum())
+    """About the bits of a row's differences under scale index ``index``'s table (its total taken as
+    :data:`~torchgeo_inr.latent_grid.context_coding.TABLE_TOTAL` plus a count for each symbol): the choice
+    of an index needs no table of the whole range."""
+    total = TABLE_TOTAL + 2 * bound + 1
+    return float(-np.log2(laplace_counts(index, residuals) / total).sum())
 
 
 def _row_index(residuals: np.ndarray, bound: int) -> int:
-    """The scale index that codes a row's differences in the fewest bits: near its maximum-likelihood scale."""
+    """The scale index that codes a row's differences in about the fewest bits: near its maximum-likelihood
+    scale."""
     scale = max(float(np.abs(residuals).mean()), 2.0**LOG2_RANGE[0])
     guess = int(np.clip(np.floor(np.log2(scale) * STEPS), *_INDICES))
     near = range(max(_INDICES[0], guess - 3), min(_INDICES[1], guess + 3) + 1)
