@@ -78,10 +78,13 @@ def read_payload(stream: bitstream.Stream, shape) -> LatentPayload:
     if stream.codec_version >= 6:  # the side information coded compactly
         decoder = side_coding.unpack_weights(head.get("q"), stream.sections, decoder_shapes(cfg))
         basis = side_coding.unpack_basis(head.get("qb"), stream.sections, cfg.components, bands)
+        log2_scale, mean = side_coding.unpack_bands(stream.sections, bands)
     else:
         decoder = unpack_state(head.get("q"), stream.sections, decoder_shapes(cfg))
         basis = unpack_basis(head.get("qb"), {"bstep": stream.section("bstep"), "bdata": stream.section("bdata")},
                              cfg.components, bands)
+        log2_scale, mean = (unpack_array(stream.section(name), "f2", bands, name).astype(np.float64)
+                            for name in ("scale", "mean"))
     sizes = cfg.grid_sizes(height, width)
     if "lctx" in stream.sections:  # version 3 on: the context model (5 on: and a prediction weight per channel)
         predicted = stream.codec_version >= 5
@@ -102,11 +105,6 @@ def read_payload(stream: bitstream.Stream, shape) -> LatentPayload:
     if any(np.abs(g).max(initial=0) > MAX_SYMBOL for g in grids):
         raise BitstreamError("latent symbols are out of range")
 
-    if stream.codec_version >= 6:
-        log2_scale, mean = side_coding.unpack_bands(stream.sections, bands)
-    else:
-        log2_scale, mean = (unpack_array(stream.section(name), "f2", bands, name).astype(np.float64)
-                            for name in ("scale", "mean"))
     return LatentPayload(cfg, (bands, height, width), decoder, skip_step, basis, grids, log2_scale, mean)
 
 

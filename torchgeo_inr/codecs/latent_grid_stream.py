@@ -56,13 +56,11 @@ from ..band_shift import lerp_rows
 from ..codec import Finish
 from ..errors import BitstreamError
 from ..latent_grid import side_coding
-from ..latent_grid.basis_precision import symbol_bits
 from ..latent_grid.config import LatentConfig
 from ..latent_grid.context import features_of
 from ..latent_grid.context_coding import encode_levels, second_pass
 from ..latent_grid.model import LatentGridModel
 from ..latent_grid.neighbour_prediction import choose_weights, coded_values
-from ..latent_grid.side_coding import BASIS_BITS
 from ..packing import pack_array
 from ..quantize import pack_state
 from .latent_grid_read import read_payload, stacked_levels
@@ -76,12 +74,9 @@ def config_to_header(cfg: LatentConfig) -> dict:
 
 
 def pack_basis(basis: np.ndarray, steps: np.ndarray | None = None) -> tuple[dict, dict[str, bytes]]:
-    """The basis (k, B) quantised (``BASIS_BITS`` a value, or one chosen step per row): its header and its two
-    sections, as versions 1 to 5 and archive networks store it (version 6: :func:`side_coding.pack_basis`)."""
-    if steps is None:
-        head, sections = pack_state({"basis": basis}, {"basis": BASIS_BITS})
-    else:
-        head, sections = pack_state({"basis": basis}, {"basis": symbol_bits(basis, steps)}, {"basis": steps})
+    """The basis (k, B) quantised by :func:`side_coding.basis_quantisation`: its header and its two sections, as
+    versions 1 to 5 and archive networks store it (version 6: :func:`side_coding.pack_basis`)."""
+    head, sections = pack_state({"basis": basis}, *side_coding.basis_quantisation(basis, steps))
     return head, {"bstep": sections["qstep"], "bdata": sections["qdata"]}
 
 

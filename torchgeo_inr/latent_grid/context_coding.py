@@ -85,7 +85,7 @@ def encode_levels(levels: list[np.ndarray], weights: list[np.ndarray], features:
     coder = constriction.stream.stack.AnsCoder()
     for symbols, i in reversed(groups):  # ANS is a stack
         coder.encode_reverse(symbols.astype(np.int32), laplace_table(i, bound))
-    return np.ascontiguousarray(coder.get_compressed(), dtype="<u4").tobytes(), bound
+    return ans_bytes(coder), bound
 
 
 def decode_levels(blob: bytes, weights: list[np.ndarray], sizes: list[tuple[int, int]], bound: int,
@@ -134,6 +134,11 @@ def decode_levels(blob: bytes, weights: list[np.ndarray], sizes: list[tuple[int,
 def _activity(sums: np.ndarray) -> np.ndarray:
     """:func:`~torchgeo_inr.latent_grid.context.activity` in numpy."""
     return np.frexp(sums.astype(np.float64))[1].astype(np.int64)
+
+
+def ans_bytes(coder) -> bytes:
+    """What a constriction ANS encoder holds, as the little-endian words :func:`ans_reader` reads."""
+    return np.ascontiguousarray(coder.get_compressed(), dtype="<u4").tobytes()
 
 
 def ans_reader(blob: bytes, what: str = "latents"):

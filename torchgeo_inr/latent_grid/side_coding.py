@@ -37,7 +37,7 @@ from ..packing import header_number, pack_array, unpack_array
 from ..quantize import MAX_BITS, MIN_BITS, dequantize, quantise_state, step_bytes
 from .basis_precision import MAX_BITS as BASIS_MAX_BITS
 from .basis_precision import symbol_bits
-from .context_coding import TABLE_TOTAL, ans_reader, decode_symbols, laplace_counts, laplace_table
+from .context_coding import TABLE_TOTAL, ans_bytes, ans_reader, decode_symbols, laplace_counts, laplace_table
 from .scale_index import LOG2_RANGE, STEPS
 
 #: An entropy model (:mod:`torchgeo_inr.entropy`) in binary: family, symbol range and float32 mean and scale.
@@ -152,8 +152,7 @@ def pack_rows(rows: np.ndarray) -> bytes:
     coder = constriction.stream.stack.AnsCoder()
     for row, index in zip(residuals[::-1], indices[::-1]):  # ANS is a stack
         coder.encode_reverse((row + bound).astype(np.int32), laplace_table(int(index), bound))
-    words = np.ascontiguousarray(coder.get_compressed(), dtype="<u4").tobytes()
-    return struct.pack("<I", bound) + pack_array(indices, "i1") + words
+    return struct.pack("<I", bound) + pack_array(indices, "i1") + ans_bytes(coder)
 
 
 def unpack_rows(block: bytes, count: int, length: int, largest: int, what: str) -> np.ndarray:
@@ -180,13 +179,18 @@ def unpack_rows(block: bytes, count: int, length: int, largest: int, what: str) 
 # -- the spectral basis ---------------------------------------------------------------------------------------
 
 
+def basis_quantisation(basis: np.ndarray, steps: np.ndarray | None) -> tuple[dict, dict | None]:
+    """The ``bits`` and ``steps`` of :func:`~torchgeo_inr.quantize.quantise_state` for the basis (k, B): each row
+    on its own chosen step, or, with ``steps`` None, its range over :data:`BASIS_BITS` levels (every layout)."""
+    if steps is None:
+        return {"basis": BASIS_BITS}, None
+    return {"basis": symbol_bits(basis, steps)}, {"basis": steps}
+
+
 def pack_basis(basis: np.ndarray, steps: np.ndarray | None = None) -> tuple[dict, dict[str, bytes]]:
-    """The basis (k, B), each row on its own step (``steps``, or the range over :data:`BASIS_BITS` levels): header
-    and sections ``bstep`` and ``bdata`` (the rows' symbols, :func:`pack_rows`: a spectrum is smooth across
-    bands)."""
-    bits = BASIS_BITS if steps is None else symbol_bits(basis, steps)
-    chosen = None if steps is None else {"basis": steps}
-    (symbols,), (step,), _, step_dtype = quantise_state({"basis": basis}, {"basis": bits}, chosen)
+    """The basis (k, B) quantised by :func:`basis_quantisation`: header and sections ``bstep`` and ``bdata`` (the
+    rows' symbols, :func:`pack_rows`: a spectrum is smooth across bands)."""
+    (symbols,), (step,), _, step_dtype = quantise_state({"basis": basis}, *basis_quantisation(basis, steps))
     return {"step": step_dtype}, {"bstep": step_bytes([step], step_dtype), "bdata": pack_rows(symbols)}
 
 
