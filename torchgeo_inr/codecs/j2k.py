@@ -57,13 +57,13 @@ def declared_shape(codestream: bytes) -> tuple[int, ...]:
     return (height, width) if components == 1 else (height, width, components)
 
 
-def decode(codestream: bytes, shape: tuple[int, ...]) -> np.ndarray:
+def decode(codestream: bytes, shape: tuple[int, ...], threads: int = 1) -> np.ndarray:
     """Decode and check that the planes have the expected shape (declared shape checked first)."""
     declared = declared_shape(codestream)
     if declared != tuple(shape):
         raise BitstreamError(f"JPEG2000 codestream declares {declared}, expected {tuple(shape)}")
     try:
-        out = imagecodecs.jpeg2k_decode(codestream, numthreads=1)
+        out = imagecodecs.jpeg2k_decode(codestream, numthreads=threads)
     except Exception as err:
         raise BitstreamError(f"JPEG2000 codestream is damaged: {err}") from None
     if out.shape != tuple(shape) or out.dtype != np.uint16:

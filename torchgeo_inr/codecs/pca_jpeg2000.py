@@ -99,9 +99,9 @@ class _Layout:
         with np.errstate(over="ignore", invalid="ignore"):
             return x * np.exp2(self.log2_scale.astype(np.float64))[:, None]
 
-    def reconstruct(self, codestream: bytes) -> np.ndarray:
+    def reconstruct(self, codestream: bytes, threads: int = 1) -> np.ndarray:
         height, width = self.planes.shape[:2]
-        planes = j2k.decode(codestream, self.planes.shape).reshape(height * width, self.k).T
+        planes = j2k.decode(codestream, self.planes.shape, threads).reshape(height * width, self.k).T
         return self.synthesize(planes).reshape(len(self.mean), height, width)
 
 
@@ -317,7 +317,7 @@ class PCAJPEG2000Codec(Codec):
                 knob, codestream = self._fit_knob(layout, budget, hint, close=close, drifts=drifts)
             except RateError as err:
                 raise RateError(str(err), smallest=overheads[k] + math.ceil(err.smallest / share)) from None
-            decoded = layout.reconstruct(codestream)
+            decoded = layout.reconstruct(codestream, self.threads)
             return psnr_per_band(data, decoded, mask), knob, decoded, layout, codestream
 
         room = target.max_bytes - len(finish({}, {}))
