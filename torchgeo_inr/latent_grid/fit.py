@@ -5,8 +5,9 @@ the benchmark's per-band PSNR (up to -10 / ln 10), so bands are weighted the
 way the metric weights them. ``lambda`` follows the estimated rate
 (:class:`RateWeight`): every few steps it is multiplied by
 ``exp(gain * (projected bits / target - 1))``, so the rate settles on the
-budget whatever the scene. The schedule (cosine learning rate,
-noise then straight-through rounding) runs on the fraction of the step budget
+budget whatever the scene. The schedule (cosine learning rate, noise
+soft-rounded at a falling temperature (:mod:`~torchgeo_inr.latent_grid.soft_rounding`),
+then straight-through rounding) runs on the fraction of the step budget
 done: the loop is :func:`torchgeo_inr.training.train`, the one every codec
 fits with (progress, Ctrl-C, divergence guard, optional wall-clock cap).
 """
@@ -21,6 +22,7 @@ import torch
 from ..quantize import fake_quant
 from ..training import TrainResult, fraction_done, train
 from .model import LatentGridModel
+from .soft_rounding import TEMPERATURES, temperature_at
 
 #: Steps between measurements of the real stream size.
 MEASURE_EVERY = 100
@@ -138,6 +140,7 @@ def fit_latent(
     lr_latent: float = LATENT_LR,
     lr: float = 1e-2,
     noise_fraction: float = 0.8,
+    temperatures: tuple[float, float] | None = TEMPERATURES,
     gain: float = 0.3,
     phase: str | None = None,
     progress: bool = True,
@@ -145,6 +148,9 @@ def fit_latent(
     on_rounding=None,
 ) -> LatentFitResult:
     """Train ``model`` in place; ``phase="ste"`` runs the rounding phase only (rate fine-tuning).
+
+    ``temperatures``: the noise phase's soft rounding, from the first to the second over the phase
+    (None: uniform noise alone).
 
     ``on_rounding(lam, band_mse)`` is called once, when rounding starts, with
     the rate weight and the per-band MSE then (the basis's precision is chosen
@@ -173,7 +179,12 @@ def fit_latent(
         state["rounding"] = rounding(step)
         if state["rounding"] and phase is None:
             groups_live[0]["scale"] = ROUNDING_LATENT_LR
-        grids = model.quantised_grids("ste" if state["rounding"] else "noise")
+        if state["rounding"]:
+            grids = model.quantised_grids("ste")
+        else:
+            temperature = None if temperatures is None else temperature_at(fraction_done(step, steps) / noise_fraction,
+                                                                            temperatures)
+            grids = model.quantised_grids("noise", temperature)
         params = None
         if state["rounding"]:
             params = {n: fake_quant(p, weight_bits) for n, p in model.decoder_state().items()}

@@ -13,8 +13,8 @@ the basis (the scene's principal components, quantised) maps them to the
 bands. The loss is the metric itself, the mean over bands of
 log MSE (= -per-band PSNR * ln 10 / 10), plus ``lambda`` * bits per value;
 ``lambda`` is steered during training so that the estimated stream meets the
-byte budget. Training adds uniform noise to the latents first (a
-differentiable stand-in for rounding), then rounds them with a
+byte budget. Training adds uniform noise to the latents first, soft-rounded
+(a differentiable stand-in for rounding), then rounds them with a
 straight-through gradient while the synthesis weights see their own
 quantisation.
 
@@ -32,6 +32,7 @@ from torch import nn
 from .config import MAX_SYMBOL, LatentConfig
 from .context import fit_bias, neighbour_sums, pyramid_features, second_pass
 from .scale_index import FEATURES, LOG2_RANGE, UNITS, log2_scales, quantise_weights
+from .soft_rounding import noisy_soft_round
 
 
 def _channel_bits(values: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -169,8 +170,12 @@ class LatentGridModel(nn.Module):
         y = torch.func.functional_call(self.synthesis, synthesis, (feats,))
         return y + torch.func.functional_call(self.refine, refine, (y,))
 
-    def quantised_grids(self, how: str) -> list[torch.Tensor]:
-        """Latents with uniform noise ("noise"), rounded with a straight-through gradient ("ste") or rounded."""
+    def quantised_grids(self, how: str, temperature: float | None = None) -> list[torch.Tensor]:
+        """Latents with uniform noise ("noise"; soft-rounded before and after at ``temperature`` if given,
+        :mod:`~torchgeo_inr.latent_grid.soft_rounding`), rounded with a straight-through gradient ("ste") or
+        rounded."""
+        if how == "noise" and temperature is not None:
+            return [noisy_soft_round(z, temperature) for z in self.latents]
         if how == "noise":
             return [z + torch.rand_like(z) - 0.5 for z in self.latents]
         if how == "ste":

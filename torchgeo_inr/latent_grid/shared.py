@@ -53,8 +53,8 @@ class TiledLatentModel(nn.Module):
     def decoder_state(self) -> dict[str, torch.Tensor]:
         return self.groups[0].decoder_state()
 
-    def quantised_grids(self, how: str) -> list[list[torch.Tensor]]:
-        return [m.quantised_grids(how) for m in self.groups]
+    def quantised_grids(self, how: str, temperature: float | None = None) -> list[list[torch.Tensor]]:
+        return [m.quantised_grids(how, temperature) for m in self.groups]
 
     def synthesize(self, grids, params: dict | None = None) -> torch.Tensor:
         """(k, sum of tile pixels): each tile's coefficient images, flattened, in :attr:`order`."""
