@@ -182,8 +182,8 @@ def fit_latent(
         if state["rounding"]:
             grids = model.quantised_grids("ste")
         else:
-            temperature = None if temperatures is None else temperature_at(fraction_done(step, steps) / noise_fraction,
-                                                                            temperatures)
+            into_noise = fraction_done(step, steps) / noise_fraction
+            temperature = None if temperatures is None else temperature_at(into_noise, temperatures)
             grids = model.quantised_grids("noise", temperature)
         params = None
         if state["rounding"]:
