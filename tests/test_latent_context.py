@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from torchgeo_inr.errors import BitstreamError
-from torchgeo_inr.latent_grid.context import level_features, second_pass
+from torchgeo_inr.latent_grid.context import level_features, pass_map, second_pass
 from torchgeo_inr.latent_grid.scale_index import (
     FEATURES, STEPS, UNITS, index_scale, log2_scales, quantise_weights, scale_indices,
 )
@@ -25,12 +25,13 @@ def _levels(seed: int, channels=(3, 2, 2, 1, 1)) -> list[np.ndarray]:
     return out
 
 
-def test_levels_round_trip_bit_exactly():
+@pytest.mark.parametrize("lattice", [True, False])
+def test_levels_round_trip_bit_exactly(lattice):
     levels = _levels(0)
     rng = np.random.default_rng(1)
     weights = [quantise_weights(rng.normal(0, 0.5, (len(g), 1 + FEATURES))) for g in levels]
-    blob, bound = encode_levels(levels, weights)
-    back = decode_levels(blob, weights, SIZES, bound)
+    blob, bound = encode_levels(levels, weights, lattice=lattice)
+    back = decode_levels(blob, weights, SIZES, bound, lattice=lattice)
     assert bound == max(int(np.abs(g).max()) for g in levels)
     for a, b in zip(levels, back):
         np.testing.assert_array_equal(a, b)
@@ -44,16 +45,31 @@ def test_damaged_latents_raise():
         decode_levels(blob[:-1], weights, SIZES, bound)  # not whole words
     with pytest.raises(BitstreamError):
         decode_levels(blob + bytes(8), weights, SIZES, bound)  # data left over
+    bigger = [(h + 3, w + 3) for h, w in SIZES]  # more symbols asked than were coded: the coder empties first
+    with pytest.raises(BitstreamError, match="ended before its last symbol"):
+        decode_levels(blob, weights, bigger, bound)
 
 
-def test_second_pass_sees_only_first_pass_neighbours():
+def test_each_pass_sees_only_neighbours_decoded_before_it():
+    from torchgeo_inr.latent_grid.lattice import DIAGONAL, EDGE, FIRST
+
     level = torch.arange(2 * 5 * 6, dtype=torch.float32).reshape(2, 5, 6)
     neighbours = level_features(level, None)[2]
+    order = pass_map(5, 6)
+    assert (neighbours[:, order == FIRST] == 0).all()  # the first pass has no neighbour feature
+    assert (neighbours[:, order != FIRST] > 0).all()
+    for later, seeing in ((EDGE, (DIAGONAL, EDGE)), (DIAGONAL, (DIAGONAL,))):
+        changed = level.clone()
+        changed[:, order == later] += 100  # a pass's values never feed its own or an earlier pass's features
+        for kind in seeing:
+            assert torch.equal(level_features(changed, None)[2][:, order == kind], neighbours[:, order == kind])
+    # the checkerboard (versions 3 to 6): the second half sees the first only
+    board = level_features(level, None, lattice=False)[2]
     second = second_pass(5, 6)
-    assert (neighbours[:, ~second] == 0).all()  # the first pass has no neighbour feature
+    assert (board[:, ~second] == 0).all()
     changed = level.clone()
-    changed[:, second] += 100  # second-pass values never feed another second-pass latent's features
-    assert torch.equal(level_features(changed, None)[2][:, second], neighbours[:, second])
+    changed[:, second] += 100
+    assert torch.equal(level_features(changed, None, lattice=False)[2][:, second], board[:, second])
 
 
 def test_scale_indices_are_integer_arithmetic():
@@ -86,6 +102,7 @@ def test_fitted_context_costs_fewer_bits_than_one_scale_per_channel():
 
 # -- second-pass prediction from decoded neighbours (stream version 5) ----------------------------------------------
 def test_neighbour_prediction_is_the_rounded_weighted_mean_of_the_edge_neighbours():
+    from torchgeo_inr.latent_grid.lattice import DIAGONAL
     from torchgeo_inr.latent_grid.neighbour_prediction import prediction
 
     plane = np.array([[1, 2, 3], [4, -5, 6], [7, 8, 10]])
@@ -97,10 +114,13 @@ def test_neighbour_prediction_is_the_rounded_weighted_mean_of_the_edge_neighbour
     assert prediction(plane, UNITS // 2)[1, 1] == 3  # half the mean 5: 2.5 rounds up
     assert (prediction(plane, 0) == 0).all()
     assert (prediction(np.zeros((1, 1), np.int64), UNITS) == 0).all()  # no neighbour at all
+    diagonal = prediction(plane, UNITS, DIAGONAL)  # the lattice's second pass (version 7)
+    assert diagonal[1, 1] == round((1 + 3 + 7 + 10) / 4)  # 5
+    assert diagonal[0, 0] == -5 and diagonal[2, 1] == (4 + 6) // 2
 
 
 def test_levels_with_prediction_round_trip_and_code_smooth_latents_smaller():
-    from torchgeo_inr.latent_grid.context_coding import second_pass as second_np
+    from torchgeo_inr.latent_grid.lattice import passes
     from torchgeo_inr.latent_grid.neighbour_prediction import CHOICES, choose_weights
 
     rng = np.random.default_rng(4)
@@ -108,30 +128,36 @@ def test_levels_with_prediction_round_trip_and_code_smooth_latents_smaller():
     smooth = np.round(20 * np.sin(y / 3.0) + 15 * np.cos(x / 2.0)).astype(np.int64)  # a coefficient image
     levels = _levels(5)
     levels[0] = np.stack([smooth, levels[0][1], smooth + levels[0][2]])
-    predict = [choose_weights(g, second_np(*g.shape[1:])) for g in levels]
-    assert predict[0][0] == UNITS and set(np.concatenate(predict)) <= set(CHOICES)
     weights = [quantise_weights(rng.normal(0, 0.3, (len(g), 1 + FEATURES))) for g in levels]
-    blob, bound = encode_levels(levels, weights, predict=predict)
-    back = decode_levels(blob, weights, SIZES, bound, predict)
-    for a, b in zip(levels, back):
-        np.testing.assert_array_equal(a, b)
-    plain, _ = encode_levels(levels, weights)
-    assert len(blob) < len(plain)
-    try:  # the prediction is part of the code: read without it, the latents come out otherwise, or damaged
-        wrong = decode_levels(blob, weights, SIZES, bound)
-    except BitstreamError:
-        wrong = None
-    assert wrong is None or not all(np.array_equal(a, b) for a, b in zip(levels, wrong))
+    sizes = {}
+    for lattice in (True, False):
+        predict = [choose_weights(g, passes(*g.shape[1:], lattice)) for g in levels]
+        assert predict[0].shape == (3, 2) and set(np.concatenate(predict).ravel()) <= set(CHOICES)
+        assert predict[0][0, 1] == UNITS and (predict[0][0, 0] == UNITS) == lattice  # no diagonal pass on a board
+        blob, bound = encode_levels(levels, weights, predict=predict, lattice=lattice)
+        back = decode_levels(blob, weights, SIZES, bound, predict, lattice=lattice)
+        for a, b in zip(levels, back):
+            np.testing.assert_array_equal(a, b)
+        plain, _ = encode_levels(levels, weights, lattice=lattice)
+        assert len(blob) < len(plain)
+        sizes[lattice] = len(blob)
+        try:  # the prediction is part of the code: read without it, the latents come out otherwise, or damaged
+            wrong = decode_levels(blob, weights, SIZES, bound, lattice=lattice)
+        except BitstreamError:
+            wrong = None
+        assert wrong is None or not all(np.array_equal(a, b) for a, b in zip(levels, wrong))
+    assert sizes[True] < sizes[False]  # the lattice predicts half the board's first pass too
 
 
 def test_the_rate_term_codes_what_the_stream_codes():
-    """The fit's rate estimate (LatentGridModel.rate_bits) sees second-pass latents less the same prediction."""
-    from torchgeo_inr.latent_grid.context_coding import second_pass as second_np
+    """The fit's rate estimate (LatentGridModel.rate_bits) sees the predicted passes' latents less the same
+    predictions."""
+    from torchgeo_inr.latent_grid.lattice import passes
     from torchgeo_inr.latent_grid.model import _residuals
     from torchgeo_inr.latent_grid.neighbour_prediction import coded_values
 
     level = _levels(6)[0]
-    weights = np.array([UNITS, UNITS // 2, 0])
-    want = coded_values(level, weights, second_np(*level.shape[1:]))
+    weights = np.array([[UNITS, UNITS // 2], [0, UNITS], [3 * UNITS // 4, 0]])
+    want = coded_values(level, weights, passes(*level.shape[1:]))
     got = _residuals(torch.from_numpy(level.astype(np.float32)), weights).numpy()
     np.testing.assert_array_equal(got, want)

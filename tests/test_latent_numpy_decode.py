@@ -90,11 +90,11 @@ def streams():
     """Every stream version the writer makes: 6 (context model, neighbour prediction, compact side information)
     with and without the warm start's skip, 4 (one Laplace a channel, skip) and 1; versions 3 to 5 are committed
     streams (tests/test_latent_warm_start.py)."""
-    return {"v6 skip": _stream(True, True, skip=2), "v6": _stream(True, False, skip=0),
+    return {"v7 skip": _stream(True, True, skip=2), "v7": _stream(True, False, skip=0),
             "v4 skip": _stream(False, True, skip=2), "v1": _stream(False, False, skip=0)}
 
 
-@pytest.mark.parametrize("version", ["v6 skip", "v6", "v4 skip", "v1"])
+@pytest.mark.parametrize("version", ["v7 skip", "v7", "v4 skip", "v1"])
 def test_numpy_decode_is_the_torch_renderers(streams, version, monkeypatch):
     stream = bitstream.unpack(streams[version])
     assert stream.codec_version == int(version[1])
@@ -112,7 +112,7 @@ def test_numpy_decode_is_the_torch_renderers(streams, version, monkeypatch):
 
 
 def test_numpy_decode_refuses_damaged_latents(streams):
-    stream = bitstream.unpack(streams["v6 skip"])
+    stream = bitstream.unpack(streams["v7 skip"])
     sections = dict(stream.sections)
     latents = bytearray(sections["latents"])
     sections["latents"] = bytes(latents[: len(latents) // 2 // 4 * 4])
@@ -134,10 +134,10 @@ def test_a_tampered_prediction_weight_is_refused(streams, weight):
     from torchgeo_inr.latent_grid.scale_index import FEATURES
     from torchgeo_inr.packing import pack_array, unpack_array
 
-    stream = bitstream.unpack(streams["v6 skip"])
+    stream = bitstream.unpack(streams["v7 skip"])
     table = unpack_array(stream.section("lctx"), "i2", len(stream.section("lctx")) // 2, "lctx")
-    table = table.astype(np.int64).reshape(-1, 2 + FEATURES)
-    table[0, -1] = weight
+    table = table.astype(np.int64).reshape(-1, 3 + FEATURES)  # version 7: two prediction weights a channel
+    table[0, -1 - weight % 2] = weight
     sections = {**stream.sections, "lctx": pack_array(table, "i2")}
     with pytest.raises(BitstreamError, match="prediction weights"):
         tgi.decode(bitstream.pack(stream.codec, stream.codec_version, stream.header, sections))
@@ -145,10 +145,10 @@ def test_a_tampered_prediction_weight_is_refused(streams, weight):
 
 def test_a_fresh_process_decodes_without_importing_torch(streams, tmp_path):
     path = tmp_path / "scene.inr"
-    path.write_bytes(streams["v6 skip"])
+    path.write_bytes(streams["v7 skip"])
     code = ("import sys, numpy as np, torchgeo_inr as tgi\n"
             f"scene = tgi.decode(open({str(path)!r}, 'rb').read())\n"
             "assert 'torch' not in sys.modules, 'decode imported torch'\n"
             f"np.save({str(tmp_path / 'out.npy')!r}, scene.data)\n")
     subprocess.run([sys.executable, "-c", code], check=True)
-    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), tgi.decode(streams["v6 skip"]).data)
+    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), tgi.decode(streams["v7 skip"]).data)

@@ -66,18 +66,19 @@ def test_a_warm_started_stream_has_a_skip_and_decodes_to_what_the_fit_measured()
     cube = synthetic_cube(12, 24, 20)
     encoded = compress.encode_with_report(cube, "latent-grid", bpppb=3.0, steps=60, progress=False)
     stream = bitstream.unpack(encoded.data)
-    assert stream.codec_version == 6 and stream.header["arch"]["skip"] >= 1 and stream.header["skip_step"] > 0
+    assert stream.codec_version == 7 and stream.header["arch"]["skip"] >= 1 and stream.header["skip_step"] > 0
     decoded = compress.decode(encoded.data).to_numpy()
     assert abs(metrics.psnr_per_band(cube, decoded) - encoded.report.psnr_estimate) < 0.5
     cold = bitstream.unpack(compress.encode(cube, "latent-grid", bpppb=3.0, steps=60, warm_start=False,
                                             progress=False))
-    assert cold.codec_version == 6 and "skip" not in cold.header["arch"]
+    assert cold.codec_version == 7 and "skip" not in cold.header["arch"]
 
 
-@pytest.mark.parametrize("version", [3, 4, 5])
+@pytest.mark.parametrize("version", [3, 4, 5, 6])
 def test_older_streams_still_decode(version):
     """Version 3 written at 63120b7, before the skip; version 4 at c5a6ea0, before the neighbour prediction;
-    version 5 at cb6b103, before the compact side information (tests/data/latent_grid_v*/make_streams.py)."""
+    version 5 at cb6b103, before the compact side information; version 6 at 43b132d, before the lattice
+    (tests/data/latent_grid_v*/make_streams.py)."""
     folder = V3.parent / f"latent_grid_v{version}"
     data = (folder / f"s{version}.inr").read_bytes()
     assert bitstream.unpack(data).codec_version == version

@@ -72,7 +72,9 @@ class LatentGridCodec(TorchCodec):
     #: the warm start). 5: version 3 or 4 whose second-pass latents are coded against their decoded neighbours
     #: (:mod:`~torchgeo_inr.latent_grid.neighbour_prediction`; section ``lctx`` has a sixth column). 6: version 5
     #: with its weights, basis and band numbers coded compactly (:mod:`~torchgeo_inr.latent_grid.side_coding`).
-    version = 6
+    #: 7: version 6 whose latents decode on a lattice of three passes, both later ones predicted
+    #: (:mod:`~torchgeo_inr.latent_grid.lattice`; ``lctx`` has a seventh column).
+    version = 7
     trains = True
     #: A CPU decode of a whole-scene stream needs numpy alone (:mod:`~torchgeo_inr.codecs.latent_grid_read`).
     libraries = ("constriction", "torchgeo_inr.codecs.latent_grid_read")
@@ -118,7 +120,7 @@ class LatentGridCodec(TorchCodec):
         if self.network is not None:
             return 2
         if self.context:
-            return 6
+            return 7
         return 4 if self.warm_start else 1
 
     # ------------------------------------------------------------------ encode

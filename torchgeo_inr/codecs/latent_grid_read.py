@@ -86,18 +86,21 @@ def read_payload(stream: bitstream.Stream, shape) -> LatentPayload:
         log2_scale, mean = (unpack_array(stream.section(name), "f2", bands, name).astype(np.float64)
                             for name in ("scale", "mean"))
     sizes = cfg.grid_sizes(height, width)
-    if "lctx" in stream.sections:  # version 3 on: the context model (5 on: and a prediction weight per channel)
-        predicted = stream.codec_version >= 5
+    if "lctx" in stream.sections:  # version 3 on: the context model (5 on: and prediction weights per channel)
+        version = stream.codec_version
+        predicted = 2 if version >= 7 else 1 if version >= 5 else 0  # weights per channel: (diagonal,) edge
         # a residual (latent minus a prediction of at most the largest latent) is within twice the latents' range
         bound = header_number(head, "lbound", int, 1, MAX_SYMBOL * (2 if predicted else 1))
         columns = 1 + FEATURES + predicted
         table = unpack_array(stream.section("lctx"), "i2", sum(cfg.channels) * columns, "lctx")
         table = np.split(table.astype(np.int64).reshape(-1, columns), np.cumsum(cfg.channels)[:-1])
-        predict = [t[:, 1 + FEATURES] for t in table] if predicted else None
-        if predicted and any(((p < 0) | (p > UNITS)).any() for p in predict):
-            raise BitstreamError("latent prediction weights are out of range")
+        predict = None
+        if predicted:  # as (C, 2): (diagonal, edge); a checkerboard has no diagonal pass
+            predict = [np.pad(t[:, 1 + FEATURES:], ((0, 0), (2 - predicted, 0))) for t in table]
+            if any(((p < 0) | (p > UNITS)).any() for p in predict):
+                raise BitstreamError("latent prediction weights are out of range")
         grids = decode_levels(stream.section("latents"), [t[:, :1 + FEATURES] for t in table], sizes, bound,
-                              predict)
+                              predict, lattice=version >= 7)
     else:
         counts = [h * w for c, (h, w) in zip(cfg.channels, sizes) for _ in range(c)]
         models = side_coding.unpack_models(stream.section("lmodels"), len(counts))

@@ -28,8 +28,7 @@ weight, in 1/64, of its second-pass latents' prediction from their decoded
 neighbours (:mod:`torchgeo_inr.latent_grid.neighbour_prediction`); what is
 coded there is the latent minus the prediction, and ``lbound`` bounds that.
 
-Version 6 (what the context model writes now, with or without ``skip``) is
-version 5 with its side information coded compactly
+Version 6 is version 5 with its side information coded compactly
 (:mod:`torchgeo_inr.latent_grid.side_coding`): header ``q`` holds the
 weights' bits and step precision only (names and shapes follow from
 ``arch``), section ``qmodels`` their entropy models in binary, no zero
@@ -37,6 +36,13 @@ points; the basis's rows and the per-band scale and mean are coded as
 differences from band to band (sections ``bdata`` and ``bands`` in place
 of ``scale`` and ``mean``; header ``qb``: the basis's step precision). The
 values decoded are those version 5 would hold.
+
+Version 7 (what the context model writes now, with or without ``skip``) is
+version 6 whose latents decode on a lattice of three passes
+(:mod:`~torchgeo_inr.latent_grid.lattice`) instead of a checkerboard's two,
+both later passes predicted from their decoded neighbours: ``lctx`` has
+seven columns per channel, its prediction weights for the diagonal pass and
+for the edge pass.
 
 ``hiner`` streams of version 1 written in its former ``mode="latent"``
 have this very layout (plus ``"mode": "latent"`` in the header), so
@@ -58,7 +64,8 @@ from ..errors import BitstreamError
 from ..latent_grid import side_coding
 from ..latent_grid.config import LatentConfig
 from ..latent_grid.context import features_of
-from ..latent_grid.context_coding import encode_levels, second_pass
+from ..latent_grid.context_coding import encode_levels
+from ..latent_grid.lattice import passes
 from ..latent_grid.model import LatentGridModel
 from ..latent_grid.neighbour_prediction import choose_weights, coded_values
 from ..packing import pack_array
@@ -94,7 +101,7 @@ def write_stream(
     step: float = 1.0,
 ) -> bytes:
     """The whole stream of a fitted model, its latents rounded with ``deadzone`` on a grid of ``step``. With the
-    context model (version 6) ``basis`` and ``bands`` are packed by :mod:`~torchgeo_inr.latent_grid.side_coding`,
+    context model (version 7) ``basis`` and ``bands`` are packed by :mod:`~torchgeo_inr.latent_grid.side_coding`,
     else (versions 1 and 4) by :func:`pack_basis` and :func:`band_sections`."""
     state = {n: p.detach().float().cpu().numpy() for n, p in model.stepped_decoder_state(step).items()}
     if not all(np.isfinite(v).all() for v in state.values()):
@@ -104,7 +111,7 @@ def write_stream(
     if ("bands" in bands) != compact or ("names" not in basis_head) != compact:
         raise ValueError("basis and band numbers packed for another stream version (LatentData's compact= must be "
                          "the model's context=)")
-    if compact:  # version 6: the side information coded compactly
+    if compact:  # version 6 on: the side information coded compactly
         qhead, qsections = side_coding.pack_weights(state, weight_bits)
     else:
         qhead, qsections = pack_state(state, {n: weight_bits for n in state})
@@ -115,14 +122,14 @@ def write_stream(
     if compact:
         levels = stacked_levels(symbols, model.cfg.channels, model.sizes)
         features = features_of(levels)
-        seconds = [second_pass(*g.shape[1:]) for g in levels]
-        predict = [choose_weights(g, second) for g, second in zip(levels, seconds)]
+        orders = [passes(*g.shape[1:]) for g in levels]
+        predict = [choose_weights(g, order) for g, order in zip(levels, orders)]
         model.neighbour_weights = predict  # the fit's rate term follows the last stream's choice
-        # the scales' biases are fitted to what is coded: second-pass latents minus their prediction
-        coded = [coded_values(g, p, second) for g, p, second in zip(levels, predict, seconds)]
+        # the scales are fitted to what is coded: predicted passes' latents minus their prediction
+        coded = [coded_values(g, p, order) for g, p, order in zip(levels, predict, orders)]
         weights = model.context_weights(coded, features)
         blob, header["lbound"] = encode_levels(levels, weights, features, predict)
-        table = np.concatenate([np.concatenate([w, p[:, None]], 1) for w, p in zip(weights, predict)])
+        table = np.concatenate([np.concatenate([w, p], 1) for w, p in zip(weights, predict)])
         latent_sections = {"latents": blob, "lctx": pack_array(table, "i2")}
     else:
         models = [side_coding.float32_model(entropy.fit_model(s)) for s in symbols]

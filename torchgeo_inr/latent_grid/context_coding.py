@@ -1,15 +1,16 @@
 """ANS coding of latent grids under the context model (:mod:`torchgeo_inr.latent_grid.context`).
 
 One ANS stream for all levels, in the decoder's order: levels coarsest
-first, a level's channels in order, each channel's first checkerboard pass,
-then its second. Within a pass, symbols are grouped by scale index (stable
+first, a level's channels in order, each channel's passes in order
+(:mod:`~torchgeo_inr.latent_grid.lattice`: three in version 7, a
+checkerboard's two before). Within a pass, symbols are grouped by scale index (stable
 order) and each group is coded with that index's table: a zero-mean Laplace
 over [-bound, bound] as integer counts, so that both sides build the same
 model from the same integers (a float probability one ulp apart on another
 machine could otherwise change the coder's fixed-point model). A table
 lookup decodes about eight times faster than constriction's parametric
 Laplace. The encoder computes every index at once from the known grids; the
-decoder half a channel at a time, from what it has decoded.
+decoder a pass at a time, from what it has decoded.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from functools import lru_cache
 import numpy as np
 
 from ..errors import BitstreamError
-from .neighbour_prediction import coded_values, neighbour_sums, prediction
+from .lattice import FIRST, neighbour_sums, passes
+from .neighbour_prediction import PREDICTED, coded_values, prediction
 from .scale_index import LOG2_RANGE, STEPS, UNITS, index_scale, scale_indices
 
 #: Each table's counts sum to about this (every symbol in range gets at least one).
@@ -53,35 +55,31 @@ def _groups(indices: np.ndarray):
     return [(int(i), order[s:e]) for i, s, e in zip(used, starts, ends)]
 
 
-def second_pass(height: int, width: int) -> np.ndarray:
-    """:func:`~torchgeo_inr.latent_grid.context.second_pass` in numpy."""
-    return (np.arange(height)[:, None] + np.arange(width)[None, :]) % 2 == 1
-
-
 def encode_levels(levels: list[np.ndarray], weights: list[np.ndarray], features: list | None = None,
-                  predict: list[np.ndarray] | None = None) -> tuple[bytes, int]:
+                  predict: list[np.ndarray] | None = None, lattice: bool = True) -> tuple[bytes, int]:
     """(ANS bytes, symbol bound) of integer grids (C, h, w), finest first, under stored ``weights`` (C, 5) each;
-    ``features``: :func:`~torchgeo_inr.latent_grid.context.features_of` the grids, when the caller has them;
-    ``predict``: per level, each channel's :mod:`~torchgeo_inr.latent_grid.neighbour_prediction` weight
-    (version 5; None: none)."""
+    ``features``: :func:`~torchgeo_inr.latent_grid.context.features_of` the grids (with the same ``lattice``),
+    when the caller has them; ``predict``: per level, each channel's
+    :mod:`~torchgeo_inr.latent_grid.neighbour_prediction` weights (C, 2) (version 5 on; None: none);
+    ``lattice``: three passes (version 7) or a checkerboard's two."""
     import constriction
 
     if features is None:
         from .context import features_of  # the encoder's features, in torch (the decoder's: numpy, below)
 
-        features = features_of(levels)
-    coded = levels if predict is None else [
-        coded_values(g, w, second_pass(*g.shape[1:])) for g, w in zip(levels, predict)]
+        features = features_of(levels, lattice)
+    orders = [passes(*g.shape[1:], lattice) for g in levels]
+    coded = levels if predict is None else [coded_values(g, p, o) for g, p, o in zip(levels, predict, orders)]
 
     bound = max(1, max(int(np.abs(g).max(initial=0)) for g in coded))
     groups = []  # (symbols shifted to 0..2 bound, scale index), in decode order
     for index in reversed(range(len(levels))):
         indices = scale_indices(weights[index], [f.numpy() for f in features[index]])
-        second = second_pass(*levels[index].shape[1:])
         for channel in range(len(levels[index])):
-            for mask in (~second, second):
-                symbols = coded[index][channel][mask] + bound
-                groups.extend((symbols[at], i) for i, at in _groups(indices[channel][mask]))
+            for kind in (FIRST, *PREDICTED):
+                at = orders[index] == kind
+                symbols = coded[index][channel][at] + bound
+                groups.extend((symbols[here], i) for i, here in _groups(indices[channel][at]))
     coder = constriction.stream.stack.AnsCoder()
     for symbols, i in reversed(groups):  # ANS is a stack
         coder.encode_reverse(symbols.astype(np.int32), laplace_table(i, bound))
@@ -89,11 +87,11 @@ def encode_levels(levels: list[np.ndarray], weights: list[np.ndarray], features:
 
 
 def decode_levels(blob: bytes, weights: list[np.ndarray], sizes: list[tuple[int, int]], bound: int,
-                  predict: list[np.ndarray] | None = None) -> list[np.ndarray]:
+                  predict: list[np.ndarray] | None = None, lattice: bool = True) -> list[np.ndarray]:
     """Inverse of :func:`encode_levels`: grids (C, h, w) int64, finest first; damage raises BitstreamError.
 
     The features are those of :func:`~torchgeo_inr.latent_grid.context.level_features`, computed in numpy one
-    channel at a time and only where they are new (the round-trip tests hold the two to each other).
+    pass at a time and only where they are new (the round-trip tests hold the two to each other).
     """
     coder = ans_reader(blob)
 
@@ -113,17 +111,21 @@ def decode_levels(blob: bytes, weights: list[np.ndarray], sizes: list[tuple[int,
             total = np.abs(levels[index + 1]).sum(0)
             parent = total.repeat(2, 0).repeat(2, 1)[:height, :width]
         parent = _activity(parent.reshape(-1))
-        second = second_pass(height, width).reshape(-1)
-        first_at, second_at = np.flatnonzero(~second), np.flatnonzero(second)
+        order = passes(height, width, lattice).reshape(-1)
+        positions = {kind: np.flatnonzero(order == kind) for kind in (FIRST, *PREDICTED)}
         earlier = np.zeros(height * width, np.int64)
         for channel, w in enumerate(table):
             plane = level[channel].reshape(-1)
             base = w[0] + w[1] * parent + w[2] * _activity(earlier)
-            plane[first_at] = decode(base[first_at])
-            around = neighbour_sums(np.abs(level[channel]))
-            plane[second_at] = decode(base[second_at] + w[3] * _activity(around.reshape(-1)[second_at]) + w[4])
-            if predict is not None:  # the second pass's neighbours are all first-pass latents, decoded above
-                plane[second_at] += prediction(level[channel], int(predict[index][channel])).reshape(-1)[second_at]
+            plane[positions[FIRST]] = decode(base[positions[FIRST]])
+            for column, kind in enumerate(PREDICTED):  # each pass's neighbours are all decoded before it
+                at = positions[kind]
+                if not at.size:
+                    continue
+                around = neighbour_sums(np.abs(level[channel]), kind).reshape(-1)[at]
+                plane[at] = decode(base[at] + w[3] * _activity(around) + w[4])
+                if predict is not None:
+                    plane[at] += prediction(level[channel], int(predict[index][channel][column]), kind).reshape(-1)[at]
             earlier += np.abs(plane)
         levels[index] = level
     if not coder.is_empty():
@@ -154,8 +156,11 @@ def ans_reader(blob: bytes, what: str = "latents"):
 
 
 def decode_symbols(coder, model, count: int, what: str = "latents") -> np.ndarray:
-    """``count`` symbols of ``model`` from ANS ``coder``; damage (constriction's errors and panics) raises
-    BitstreamError naming the section (``what``)."""
+    """``count`` symbols of ``model`` from ANS ``coder``; damage (constriction's errors and panics, or a coder
+    already empty: every symbol a writer codes carries information, so its stream empties at the last symbol
+    and not before) raises BitstreamError naming the section (``what``)."""
+    if count and coder.is_empty():
+        raise BitstreamError(f"{what} section ended before its last symbol: it is damaged")
     try:
         return np.asarray(coder.decode(model, count))
     except BaseException as err:  # a Rust panic (pyo3 PanicException) is a BaseException

@@ -30,43 +30,35 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import MAX_SYMBOL, LatentConfig
-from .context import fit_bias, neighbour_sums, pyramid_features, second_pass
-from .scale_index import FEATURES, LOG2_RANGE, UNITS, log2_scales, quantise_weights
+from .context import neighbour_sums, pass_map, pyramid_features
+from .context_fit import stored_context_weights
+from .laplace import laplace_element_bits
+from .neighbour_prediction import PREDICTED
+from .scale_index import FEATURES, LOG2_RANGE, UNITS, log2_scales
 from .soft_rounding import noisy_soft_round
 
 
-def _channel_bits(values: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """:func:`laplace_bits` of each channel of (C, h, w) ``values``."""
-    return torch.stack([laplace_bits(v, s) for v, s in zip(values, scale)])
-
-
 def _residuals(level: torch.Tensor, weights: np.ndarray | None) -> torch.Tensor:
-    """(C, h, w) latents with their second-pass positions less the prediction from their rounded neighbours
-    (:func:`~torchgeo_inr.latent_grid.neighbour_prediction.prediction`, in torch; no gradient through it)."""
+    """(C, h, w) latents with each predicted pass's positions less the prediction from their rounded neighbours
+    (:func:`~torchgeo_inr.latent_grid.neighbour_prediction.prediction` on the lattice, in torch; no gradient
+    through it); ``weights`` (C, 2) as :func:`~torchgeo_inr.latent_grid.neighbour_prediction.choose_weights`."""
     if weights is None or not np.any(weights):
         return level
     rounded = torch.round(level.detach())
-    count = neighbour_sums(torch.ones_like(rounded[:1])).clamp_min(1)
-    w = torch.as_tensor(np.asarray(weights, np.float64) / UNITS, dtype=level.dtype, device=level.device)
-    mean = torch.floor(w[:, None, None] * neighbour_sums(rounded) / count + 0.5)
-    second = second_pass(*level.shape[1:], device=level.device)
-    return level - mean * second
+    order = pass_map(*level.shape[1:], device=level.device)
+    out = level
+    for column, kind in enumerate(PREDICTED):
+        count = neighbour_sums(torch.ones_like(rounded[:1]), kind).clamp_min(1)
+        w = torch.as_tensor(np.asarray(weights, np.float64)[:, column] / UNITS, dtype=level.dtype,
+                            device=level.device)
+        mean = torch.floor(w[:, None, None] * neighbour_sums(rounded, kind) / count + 0.5)
+        out = out - mean * (order == kind)
+    return out
 
 
 def laplace_bits(values: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """Bits of (noisy or rounded) ``values`` under a zero-mean Laplace quantised to unit bins.
-
-    The CDF is written with ``exp(-|z|)`` only, so neither branch overflows
-    (``torch.where`` over an overflowing branch would give NaN gradients).
-    """
-    scale = scale.clamp(1e-3, 1e4)
-
-    def cdf(v):
-        z = v / scale
-        return 0.5 + 0.5 * torch.sign(z) * (1 - torch.exp(-z.abs()))
-
-    p = (cdf(values + 0.5) - cdf(values - 0.5)).clamp_min(2.0**-24)
-    return -torch.log2(p).sum()
+    """Bits of (noisy or rounded) ``values`` under a zero-mean Laplace quantised to unit bins, summed."""
+    return laplace_element_bits(values, scale).sum()
 
 
 class LatentGridModel(nn.Module):
@@ -92,8 +84,9 @@ class LatentGridModel(nn.Module):
         self.refine = nn.Conv2d(k, k, 3, padding=1, groups=k)
         nn.init.zeros_(self.refine.weight)
         nn.init.zeros_(self.refine.bias)
-        #: Per level, each channel's neighbour-prediction weight (:mod:`~torchgeo_inr.latent_grid.neighbour_prediction`)
-        #: as the last stream written chose them: the rate term codes second-pass latents against it too.
+        #: Per level, each channel's neighbour-prediction weights (C, 2)
+        #: (:mod:`~torchgeo_inr.latent_grid.neighbour_prediction`) as the last stream written chose them: the rate
+        #: term codes the predicted passes against them too.
         self.neighbour_weights: list[np.ndarray] | None = None
         #: The skipped channels' rounding step relative to the coefficients. A stream decoded with a
         #: latent rounding step other than 1 passes ``skip_step * step`` to :meth:`synthesize`.
@@ -204,14 +197,11 @@ class LatentGridModel(nn.Module):
     @torch.no_grad()
     def context_weights(self, levels: list[np.ndarray], features: list) -> list[np.ndarray]:
         """The context weights as the stream stores them for these symbol ``levels`` (C, h, w), finest first, and
-        their features (:func:`~torchgeo_inr.latent_grid.context.features_of`): each channel's bias fitted
-        to its symbols (:func:`~torchgeo_inr.latent_grid.context.fit_bias`), then quantised."""
-        out = []
-        for weights, level, feats in zip(self.context, levels, features):
-            fitted = fit_bias(weights.detach().cpu().double(), torch.from_numpy(np.asarray(level, np.float64)),
-                              [f.double() for f in feats], _channel_bits)
-            out.append(quantise_weights(fitted.numpy()))
-        return out
+        their features (:func:`~torchgeo_inr.latent_grid.context.features_of`): per channel the trained weights,
+        with their bias or all of them fitted to its symbols, whichever codes them in the fewest bits
+        (:func:`~torchgeo_inr.latent_grid.context_fit.stored_context_weights`)."""
+        return stored_context_weights(list(self.context), [np.asarray(g) for g in levels],
+                                      [[f.numpy() for f in feats] for feats in features])
 
     def grids_from_symbols(self, symbols: list, device) -> list[torch.Tensor]:
         """Decoded symbols (flat, one per level and channel) back into (1, c, H_l, W_l) grids."""

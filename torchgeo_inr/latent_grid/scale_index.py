@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-#: Features per latent (parent, earlier channels, neighbours, second pass); a channel has one weight more (bias).
+#: Features per latent (parent, earlier channels, neighbours, predicted pass); a channel has one weight more (bias).
 FEATURES = 4
 #: The stored weights are multiples of 1 / UNITS (log2 units).
 UNITS = 64
