@@ -38,14 +38,6 @@ def activity(sums: torch.Tensor) -> torch.Tensor:
     return torch.frexp(sums.double())[1].to(sums.dtype if sums.is_floating_point() else torch.int64)
 
 
-def second_pass(height: int, width: int, device=None) -> torch.Tensor:
-    """The checkerboard's second half (row + column odd): decoded after, and conditioned on, the first
-    (versions 3 to 6)."""
-    rows = torch.arange(height, device=device)[:, None]
-    cols = torch.arange(width, device=device)[None, :]
-    return (rows + cols) % 2 == 1
-
-
 def pass_map(height: int, width: int, lattice: bool = True, device=None) -> torch.Tensor:
     """:func:`~torchgeo_inr.latent_grid.lattice.passes` as a tensor (h, w) int64."""
     return torch.from_numpy(passes(height, width, lattice)).to(device)

@@ -10,7 +10,9 @@ model from the same integers (a float probability one ulp apart on another
 machine could otherwise change the coder's fixed-point model). A table
 lookup decodes about eight times faster than constriction's parametric
 Laplace. The encoder computes every index at once from the known grids; the
-decoder a pass at a time, from what it has decoded.
+decoder a pass at a time, from what it has decoded. Version 7 ends the
+section with a marker symbol (:func:`end_marker`), so that a section read
+past its data, or random bytes in its place, fails.
 """
 
 from __future__ import annotations
@@ -38,6 +40,20 @@ def laplace_counts(index: int, symbols: np.ndarray) -> np.ndarray:
     return np.maximum(1.0, np.floor((cdf[..., 1] - cdf[..., 0]) * TABLE_TOTAL + 0.5))
 
 
+@lru_cache(maxsize=1)
+def end_marker():
+    """The model of the symbol a version-7 latents section ends with (:data:`END`), almost certain: it costs
+    next to nothing, and a section read past its data (an ANS coder that has run empty decodes its first
+    symbol, 0, for ever) or from random bytes does not end in it."""
+    import constriction
+
+    return constriction.stream.model.Categorical(np.array([1.0, TABLE_TOTAL]) / (TABLE_TOTAL + 1), perfect=False)
+
+
+#: The symbol of :func:`end_marker` a version-7 latents section ends with.
+END = 1
+
+
 @lru_cache(maxsize=512)
 def laplace_table(index: int, bound: int):
     """The categorical model (constriction) of :func:`laplace_counts` (cached per process)."""
@@ -61,7 +77,7 @@ def encode_levels(levels: list[np.ndarray], weights: list[np.ndarray], features:
     ``features``: :func:`~torchgeo_inr.latent_grid.context.features_of` the grids (with the same ``lattice``),
     when the caller has them; ``predict``: per level, each channel's
     :mod:`~torchgeo_inr.latent_grid.neighbour_prediction` weights (C, 2) (version 5 on; None: none);
-    ``lattice``: three passes (version 7) or a checkerboard's two."""
+    ``lattice``: three passes and an end marker (version 7) or a checkerboard's two."""
     import constriction
 
     if features is None:
@@ -81,7 +97,9 @@ def encode_levels(levels: list[np.ndarray], weights: list[np.ndarray], features:
                 symbols = coded[index][channel][at] + bound
                 groups.extend((symbols[here], i) for i, here in _groups(indices[channel][at]))
     coder = constriction.stream.stack.AnsCoder()
-    for symbols, i in reversed(groups):  # ANS is a stack
+    if lattice:  # version 7: decoded last, so encoded first (ANS is a stack)
+        coder.encode_reverse(np.array([END], np.int32), end_marker())
+    for symbols, i in reversed(groups):
         coder.encode_reverse(symbols.astype(np.int32), laplace_table(i, bound))
     return ans_bytes(coder), bound
 
@@ -128,6 +146,8 @@ def decode_levels(blob: bytes, weights: list[np.ndarray], sizes: list[tuple[int,
                     plane[at] += prediction(level[channel], int(predict[index][channel][column]), kind).reshape(-1)[at]
             earlier += np.abs(plane)
         levels[index] = level
+    if lattice and int(decode_symbols(coder, end_marker(), 1)[0]) != END:
+        raise BitstreamError("latents section does not end in its end marker: it is damaged")
     if not coder.is_empty():
         raise BitstreamError("latents section has data left after the last symbol: it is damaged")
     return levels
@@ -156,11 +176,8 @@ def ans_reader(blob: bytes, what: str = "latents"):
 
 
 def decode_symbols(coder, model, count: int, what: str = "latents") -> np.ndarray:
-    """``count`` symbols of ``model`` from ANS ``coder``; damage (constriction's errors and panics, or a coder
-    already empty: every symbol a writer codes carries information, so its stream empties at the last symbol
-    and not before) raises BitstreamError naming the section (``what``)."""
-    if count and coder.is_empty():
-        raise BitstreamError(f"{what} section ended before its last symbol: it is damaged")
+    """``count`` symbols of ``model`` from ANS ``coder``; damage (constriction's errors and panics) raises
+    BitstreamError naming the section (``what``)."""
     try:
         return np.asarray(coder.decode(model, count))
     except BaseException as err:  # a Rust panic (pyo3 PanicException) is a BaseException
