@@ -35,11 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from torchgeo_inr.io import read_mat
-from torchgeo_inr.latent_grid.context import features_of
-from torchgeo_inr.latent_grid.context_coding import encode_levels
-from torchgeo_inr.latent_grid.context_fit import stored_context_weights
-from torchgeo_inr.latent_grid.lattice import passes
-from torchgeo_inr.latent_grid.neighbour_prediction import choose_weights, coded_values
+from torchgeo_inr.codecs.latent_grid_stream import encode_latents
 from torchgeo_inr.latent_grid.scale_index import FEATURES
 
 
@@ -53,17 +49,11 @@ def principal_images(cube: np.ndarray, count: int) -> np.ndarray:
 
 
 def latent_bytes(symbols: np.ndarray) -> int:
-    """Bytes of one integer plane (h, w) coded as a latent channel of a version-7 stream (its context weights
-    included, as int16)."""
-    levels = [np.asarray(symbols, np.int64)[None]]
-    features = features_of(levels)
-    order = passes(*symbols.shape)
-    predict = [choose_weights(levels[0], order)]
-    coded = [coded_values(levels[0], predict[0], order)]
-    weights = stored_context_weights([torch.zeros(1, 1 + FEATURES, dtype=torch.float64)], coded,
-                                     [[f.numpy() for f in features[0]]])
-    blob, _ = encode_levels(levels, weights, features, predict)
-    return len(blob) + 2 * (1 + FEATURES + 2)
+    """Bytes of one integer plane (h, w) coded as a latent channel of a version-7 stream (its ``lctx`` row, int16,
+    included), its context weights fitted from zero."""
+    blob, _, table, _ = encode_latents([np.asarray(symbols, np.int64)[None]],
+                                       [torch.zeros(1, 1 + FEATURES, dtype=torch.float64)])
+    return len(blob) + 2 * table.size
 
 
 def upsampled(grid: np.ndarray, height: int, width: int) -> np.ndarray:

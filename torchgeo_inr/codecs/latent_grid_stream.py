@@ -65,6 +65,7 @@ from ..latent_grid import side_coding
 from ..latent_grid.config import LatentConfig
 from ..latent_grid.context import features_of
 from ..latent_grid.context_coding import encode_levels
+from ..latent_grid.context_fit import stored_context_weights
 from ..latent_grid.lattice import passes
 from ..latent_grid.model import LatentGridModel
 from ..latent_grid.neighbour_prediction import choose_weights, coded_values
@@ -121,21 +122,30 @@ def write_stream(
         header["skip_step"] = float(np.float32(model.skip_step * step))
     if compact:
         levels = stacked_levels(symbols, model.cfg.channels, model.sizes)
-        features = features_of(levels)
-        orders = [passes(*g.shape[1:]) for g in levels]
-        predict = [choose_weights(g, order) for g, order in zip(levels, orders)]
+        blob, header["lbound"], table, predict = encode_latents(levels, list(model.context))
         model.neighbour_weights = predict  # the fit's rate term follows the last stream's choice
-        # the scales are fitted to what is coded: predicted passes' latents minus their prediction
-        coded = [coded_values(g, p, order) for g, p, order in zip(levels, predict, orders)]
-        weights = model.context_weights(coded, features)
-        blob, header["lbound"] = encode_levels(levels, weights, features, predict)
-        table = np.concatenate([np.concatenate([w, p], 1) for w, p in zip(weights, predict)])
         latent_sections = {"latents": blob, "lctx": pack_array(table, "i2")}
     else:
         models = [side_coding.float32_model(entropy.fit_model(s)) for s in symbols]
         blob, models = entropy.encode_tensors(symbols, models)
         latent_sections = {"latents": blob, "lmodels": side_coding.pack_models(models)}
     return finish(header, {**bands, **basis_sections, **qsections, **latent_sections})
+
+
+def encode_latents(levels: list[np.ndarray], trained: list[torch.Tensor]
+                   ) -> tuple[bytes, int, np.ndarray, list[np.ndarray]]:
+    """Integer grids (C, h, w), finest first, as version 7 codes them under the context model whose weights
+    training left ``trained`` (per level, (C, 1 + FEATURES)): (section ``latents``, ``lbound``, the ``lctx``
+    table (channels, 1 + FEATURES + 2), per level the prediction weights (C, 2) chosen)."""
+    features = features_of(levels)
+    orders = [passes(*g.shape[1:]) for g in levels]
+    predict = [choose_weights(g, order) for g, order in zip(levels, orders)]
+    # the scales are fitted to what is coded: predicted passes' latents minus their prediction
+    coded = [coded_values(g, p, order) for g, p, order in zip(levels, predict, orders)]
+    weights = stored_context_weights(trained, coded, [[f.numpy() for f in feats] for feats in features])
+    blob, bound = encode_levels(levels, weights, features, predict)
+    table = np.concatenate([np.concatenate([w, p], 1) for w, p in zip(weights, predict)])
+    return blob, bound, table, predict
 
 
 @dataclass

@@ -31,7 +31,6 @@ from torch import nn
 
 from .config import MAX_SYMBOL, LatentConfig
 from .context import neighbour_sums, pass_map, pyramid_features
-from .context_fit import stored_context_weights
 from .laplace import laplace_element_bits
 from .neighbour_prediction import PREDICTED
 from .scale_index import FEATURES, LOG2_RANGE, UNITS, log2_scales
@@ -193,15 +192,6 @@ class LatentGridModel(nn.Module):
     def context_features(self, grids: list[torch.Tensor]) -> list:
         """The context model's features of the rounded grids (constants: no gradient flows through them)."""
         return pyramid_features([torch.round(g.detach())[0] for g in grids])
-
-    @torch.no_grad()
-    def context_weights(self, levels: list[np.ndarray], features: list) -> list[np.ndarray]:
-        """The context weights as the stream stores them for these symbol ``levels`` (C, h, w), finest first, and
-        their features (:func:`~torchgeo_inr.latent_grid.context.features_of`): per channel the trained weights,
-        with their bias or all of them fitted to its symbols, whichever codes them in the fewest bits
-        (:func:`~torchgeo_inr.latent_grid.context_fit.stored_context_weights`)."""
-        return stored_context_weights(list(self.context), [np.asarray(g) for g in levels],
-                                      [[f.numpy() for f in feats] for feats in features])
 
     def grids_from_symbols(self, symbols: list, device) -> list[torch.Tensor]:
         """Decoded symbols (flat, one per level and channel) back into (1, c, H_l, W_l) grids."""
