@@ -59,7 +59,7 @@ def test_decoder_shapes_are_the_models(cfg):
     assert decoder_shapes(cfg) == LatentGridModel(cfg, 9, 7, latents=False).decoder_shapes()
 
 
-def _stream(context: bool, warm_start: bool, skip: int, extreme: bool = False) -> bytes:
+def _stream(context: bool, warm_start: bool, skip: int, extreme: bool = False, wavelet: int = 0) -> bytes:
     """A stream as the codec writes it, from a model with random latents and weights (a fit would take minutes);
     ``extreme``: latents of the largest magnitude, alternating in sign (residuals twice the latents' range)."""
     from torchgeo_inr.codecs.latent_grid import LatentData, LatentGridCodec
@@ -67,7 +67,7 @@ def _stream(context: bool, warm_start: bool, skip: int, extreme: bool = False) -
 
     torch.manual_seed(skip)
     scene = Scene.from_array(synthetic_cube(*SHAPE, seed=3))
-    cfg = LatentConfig(components=6, channels=(5, 3, 2, 1), hidden=10, skip=skip)
+    cfg = LatentConfig(components=6, channels=(5, 3, 2, 1), hidden=10, skip=skip, wavelet=wavelet)
     data = LatentData(scene, cfg.components, torch.device("cpu"), tilt=False, compact=context)
     model = LatentGridModel(cfg, *SHAPE[1:], context=context)
     with torch.no_grad():
@@ -87,18 +87,20 @@ def _stream(context: bool, warm_start: bool, skip: int, extreme: bool = False) -
 
 @pytest.fixture(scope="module")
 def streams():
-    """Every stream version the writer makes: 6 (context model, neighbour prediction, compact side information)
-    with and without the warm start's skip, 4 (one Laplace a channel, skip) and 1; versions 3 to 5 are committed
-    streams (tests/test_latent_warm_start.py)."""
-    return {"v7 skip": _stream(True, True, skip=2), "v7": _stream(True, False, skip=0),
-            "v4 skip": _stream(False, True, skip=2), "v1": _stream(False, False, skip=0)}
+    """Every stream version the writer makes: 8 (context model on the lattice, neighbour prediction, compact side
+    information) with the warm start's skip held as wavelet subbands, with a plain skip and without, 4 (one
+    Laplace a channel, skip) and 1; versions 3 to 7 are committed streams (tests/test_latent_warm_start.py)."""
+    return {"v8 wavelet": _stream(True, True, skip=2, wavelet=2), "v8 skip": _stream(True, True, skip=2),
+            "v8": _stream(True, False, skip=0), "v4 skip": _stream(False, True, skip=2),
+            "v1": _stream(False, False, skip=0)}
 
 
-@pytest.mark.parametrize("version", ["v7 skip", "v7", "v4 skip", "v1"])
+@pytest.mark.parametrize("version", ["v8 wavelet", "v8 skip", "v8", "v4 skip", "v1"])
 def test_numpy_decode_is_the_torch_renderers(streams, version, monkeypatch):
     stream = bitstream.unpack(streams[version])
     assert stream.codec_version == int(version[1])
-    assert bool(stream.header["arch"].get("skip")) == version.endswith("skip")
+    assert bool(stream.header["arch"].get("skip")) == (" " in version)
+    assert stream.header["arch"].get("wavelet", 0) == (2 if version.endswith("wavelet") else 0)
     want = read_renderer(stream, SHAPE).render().numpy()
     got = decode_values(stream, SHAPE)
     assert got.dtype == np.float32 and got.shape == want.shape
@@ -112,7 +114,7 @@ def test_numpy_decode_is_the_torch_renderers(streams, version, monkeypatch):
 
 
 def test_numpy_decode_refuses_damaged_latents(streams):
-    stream = bitstream.unpack(streams["v7 skip"])
+    stream = bitstream.unpack(streams["v8 wavelet"])
     sections = dict(stream.sections)
     latents = bytearray(sections["latents"])
     sections["latents"] = bytes(latents[: len(latents) // 2 // 4 * 4])
@@ -132,23 +134,24 @@ def test_residuals_twice_the_latents_range_still_read():
 @pytest.mark.parametrize("weight", [-1, 65, 2**14])
 def test_a_tampered_prediction_weight_is_refused(streams, weight):
     from torchgeo_inr.latent_grid.scale_index import FEATURES
-    from torchgeo_inr.packing import pack_array, unpack_array
+    from torchgeo_inr.latent_grid.side_coding import pack_rows, unpack_rows
 
-    stream = bitstream.unpack(streams["v7 skip"])
-    table = unpack_array(stream.section("lctx"), "i2", len(stream.section("lctx")) // 2, "lctx")
-    table = table.astype(np.int64).reshape(-1, 3 + FEATURES)  # version 7: two prediction weights a channel
-    table[0, -1 - weight % 2] = weight
-    sections = {**stream.sections, "lctx": pack_array(table, "i2")}
+    stream = bitstream.unpack(streams["v8 wavelet"])
+    rows = sum(stream.header["arch"]["channels"]) + 2 * 3 * 2  # and the skip's subbands (2 channels, 2 levels)
+    # version 8: coded column by column; version 7 on: two prediction weights a channel
+    table = unpack_rows(stream.section("lctx"), 3 + FEATURES, rows, 2**15, "lctx")
+    table[-1 - weight % 2, 0] = weight
+    sections = {**stream.sections, "lctx": pack_rows(table)}
     with pytest.raises(BitstreamError, match="prediction weights"):
         tgi.decode(bitstream.pack(stream.codec, stream.codec_version, stream.header, sections))
 
 
 def test_a_fresh_process_decodes_without_importing_torch(streams, tmp_path):
     path = tmp_path / "scene.inr"
-    path.write_bytes(streams["v7 skip"])
+    path.write_bytes(streams["v8 wavelet"])
     code = ("import sys, numpy as np, torchgeo_inr as tgi\n"
             f"scene = tgi.decode(open({str(path)!r}, 'rb').read())\n"
             "assert 'torch' not in sys.modules, 'decode imported torch'\n"
             f"np.save({str(tmp_path / 'out.npy')!r}, scene.data)\n")
     subprocess.run([sys.executable, "-c", code], check=True)
-    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), tgi.decode(streams["v7 skip"]).data)
+    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), tgi.decode(streams["v8 wavelet"]).data)

@@ -66,19 +66,20 @@ def test_a_warm_started_stream_has_a_skip_and_decodes_to_what_the_fit_measured()
     cube = synthetic_cube(12, 24, 20)
     encoded = compress.encode_with_report(cube, "latent-grid", bpppb=3.0, steps=60, progress=False)
     stream = bitstream.unpack(encoded.data)
-    assert stream.codec_version == 7 and stream.header["arch"]["skip"] >= 1 and stream.header["skip_step"] > 0
+    assert stream.codec_version == 8 and stream.header["arch"]["skip"] >= 1 and stream.header["skip_step"] > 0
+    assert stream.header["arch"]["wavelet"] == 1  # a 24 x 20 scene: one level leaves a 12 x 10 low-pass band
     decoded = compress.decode(encoded.data).to_numpy()
     assert abs(metrics.psnr_per_band(cube, decoded) - encoded.report.psnr_estimate) < 0.5
     cold = bitstream.unpack(compress.encode(cube, "latent-grid", bpppb=3.0, steps=60, warm_start=False,
                                             progress=False))
-    assert cold.codec_version == 7 and "skip" not in cold.header["arch"]
+    assert cold.codec_version == 8 and "skip" not in cold.header["arch"] and "wavelet" not in cold.header["arch"]
 
 
-@pytest.mark.parametrize("version", [3, 4, 5, 6])
+@pytest.mark.parametrize("version", [3, 4, 5, 6, 7])
 def test_older_streams_still_decode(version):
     """Version 3 written at 63120b7, before the skip; version 4 at c5a6ea0, before the neighbour prediction;
-    version 5 at cb6b103, before the compact side information; version 6 at 43b132d, before the lattice
-    (tests/data/latent_grid_v*/make_streams.py)."""
+    version 5 at cb6b103, before the compact side information; version 6 at 43b132d, before the lattice;
+    version 7 at 5736490, before the wavelet subbands (tests/data/latent_grid_v*/make_streams.py)."""
     folder = V3.parent / f"latent_grid_v{version}"
     data = (folder / f"s{version}.inr").read_bytes()
     assert bitstream.unpack(data).codec_version == version
@@ -90,17 +91,19 @@ def skipped_stream() -> bytes:
     return compress.encode(synthetic_cube(12, 24, 20), "latent-grid", bpppb=3.0, steps=60, progress=False)
 
 
-@pytest.mark.parametrize("change", [{"skip": 99}, {"skip": -1}, {"skip": "2"}, {"skip_step": None},
-                                    {"skip_step": -1.0}])
+@pytest.mark.parametrize("change", [{"skip": 99}, {"skip": -1}, {"skip": "2"}, {"skip": 0}, {"skip_step": None},
+                                    {"skip_step": -1.0}, {"wavelet": 0}, {"wavelet": 9}, {"wavelet": "1"},
+                                    {"wavelet": 2}, {"version": 7}])
 def test_a_tampered_skip_is_refused(change, skipped_stream):
+    """The skip and its wavelet levels (a version 8 header) must fit the scene, each other and the latents."""
     stream = bitstream.unpack(skipped_stream)
     header = dict(stream.header)
     arch = dict(header["arch"])
-    if "skip" in change:
-        arch["skip"] = change["skip"]
-    else:
+    arch.update({k: v for k, v in change.items() if k in ("skip", "wavelet")})
+    if "skip_step" in change:
         header["skip_step"] = change["skip_step"]
     header["arch"] = arch
-    tampered = bitstream.pack(stream.codec, stream.codec_version, header, dict(stream.sections))
+    version = change.get("version", stream.codec_version)  # a version 7 stream has no wavelet
+    tampered = bitstream.pack(stream.codec, version, header, dict(stream.sections))
     with pytest.raises(BitstreamError):
         compress.decode(tampered)

@@ -73,8 +73,9 @@ class LatentGridCodec(TorchCodec):
     #: (:mod:`~torchgeo_inr.latent_grid.neighbour_prediction`; section ``lctx`` has a sixth column). 6: version 5
     #: with its weights, basis and band numbers coded compactly (:mod:`~torchgeo_inr.latent_grid.side_coding`).
     #: 7: version 6 whose latents decode on a lattice of three passes, both later ones predicted
-    #: (:mod:`~torchgeo_inr.latent_grid.lattice`; ``lctx`` has a seventh column).
-    version = 7
+    #: (:mod:`~torchgeo_inr.latent_grid.lattice`; ``lctx`` has a seventh column). 8: version 7 whose skipped
+    #: channels hold wavelet subbands (:mod:`~torchgeo_inr.latent_grid.wavelet`), each coded as a plane.
+    version = 8
     trains = True
     #: A CPU decode of a whole-scene stream needs numpy alone (:mod:`~torchgeo_inr.codecs.latent_grid_read`).
     libraries = ("constriction", "torchgeo_inr.codecs.latent_grid_read")
@@ -120,7 +121,7 @@ class LatentGridCodec(TorchCodec):
         if self.network is not None:
             return 2
         if self.context:
-            return 7
+            return 8
         return 4 if self.warm_start else 1
 
     # ------------------------------------------------------------------ encode

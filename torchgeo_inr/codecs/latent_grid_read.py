@@ -16,7 +16,8 @@ import numpy as np
 
 from .. import bitstream, entropy
 from ..errors import BitstreamError
-from ..latent_grid import side_coding
+from ..latent_grid import side_coding, wavelet
+from ..latent_grid.coded_planes import coded_planes, join
 from ..latent_grid.config import MAX_CHANNELS, MAX_HIDDEN, MAX_LEVELS, MAX_SYMBOL, LatentConfig, decoder_shapes
 from ..latent_grid.context_coding import decode_levels
 from ..latent_grid.numpy_synthesis import synthesize
@@ -38,8 +39,11 @@ def config_from_header(head, bands: int, height: int, width: int) -> LatentConfi
         raise BitstreamError("header describes more latent levels than the scene has")
     components = header_number(head, "components", int, 1, min(bands, height * width))
     skip = header_number(head, "skip", int, 0, min(channels[0], components)) if "skip" in head else 0
+    levels = header_number(head, "wavelet", int, 1, wavelet.MAX_LEVELS) if "wavelet" in head else 0
+    if levels and not (skip and wavelet.valid_levels(height, width, levels)):
+        raise BitstreamError(f"header field 'wavelet' = {levels} does not fit the skip or the scene")
     return LatentConfig(components=components, channels=tuple(channels),
-                        hidden=header_number(head, "hidden", int, 1, MAX_HIDDEN), skip=skip)
+                        hidden=header_number(head, "hidden", int, 1, MAX_HIDDEN), skip=skip, wavelet=levels)
 
 
 def stacked_levels(planes, channels, sizes) -> list[np.ndarray]:
@@ -86,21 +90,30 @@ def read_payload(stream: bitstream.Stream, shape) -> LatentPayload:
         log2_scale, mean = (unpack_array(stream.section(name), "f2", bands, name).astype(np.float64)
                             for name in ("scale", "mean"))
     sizes = cfg.grid_sizes(height, width)
+    if cfg.wavelet and (stream.codec_version < 8 or "lctx" not in stream.sections):
+        raise BitstreamError(f"a version {stream.codec_version} stream declares wavelet subbands")
     if "lctx" in stream.sections:  # version 3 on: the context model (5 on: and prediction weights per channel)
         version = stream.codec_version
+        planes = coded_planes(cfg, height, width)  # each level, or (version 8) also each subband
         predicted = 2 if version >= 7 else 1 if version >= 5 else 0  # weights per channel: (diagonal,) edge
         # a residual (latent minus a prediction of at most the largest latent) is within twice the latents' range
         bound = header_number(head, "lbound", int, 1, MAX_SYMBOL * (2 if predicted else 1))
         columns = 1 + FEATURES + predicted
-        table = unpack_array(stream.section("lctx"), "i2", sum(cfg.channels) * columns, "lctx")
-        table = np.split(table.astype(np.int64).reshape(-1, columns), np.cumsum(cfg.channels)[:-1])
+        rows = [p.channels for p in planes]
+        if version >= 8:  # coded column by column
+            table = side_coding.unpack_rows(stream.section("lctx"), columns, sum(rows), 2**15, "lctx").T
+        else:
+            table = unpack_array(stream.section("lctx"), "i2", sum(rows) * columns, "lctx").reshape(-1, columns)
+        table = np.split(table.astype(np.int64), np.cumsum(rows)[:-1])
         predict = None
         if predicted:  # as (C, 2): (diagonal, edge); a checkerboard has no diagonal pass
             predict = [np.pad(t[:, 1 + FEATURES:], ((0, 0), (2 - predicted, 0))) for t in table]
             if any(((p < 0) | (p > UNITS)).any() for p in predict):
                 raise BitstreamError("latent prediction weights are out of range")
-        grids = decode_levels(stream.section("latents"), [t[:, :1 + FEATURES] for t in table], sizes, bound,
-                              predict, lattice=version >= 7)
+        coded = decode_levels(stream.section("latents"), [t[:, :1 + FEATURES] for t in table],
+                              [p.size for p in planes], bound, predict, lattice=version >= 7,
+                              parents=[p.parent for p in planes])
+        grids = join(coded, planes, cfg, height, width)
     else:
         counts = [h * w for c, (h, w) in zip(cfg.channels, sizes) for _ in range(c)]
         models = side_coding.unpack_models(stream.section("lmodels"), len(counts))

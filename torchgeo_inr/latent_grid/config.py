@@ -39,6 +39,9 @@ class LatentConfig:
     #: The first ``skip`` full-resolution latent channels are added to the first ``skip`` coefficient images
     #: unchanged (:mod:`~torchgeo_inr.latent_grid.warm_start`): the synthesis learns corrections to them.
     skip: int = 0
+    #: The skipped channels hold this many levels of wavelet subbands (:mod:`~torchgeo_inr.latent_grid.wavelet`,
+    #: stream version 8); 0: plain full-resolution planes.
+    wavelet: int = 0
 
     def grid_sizes(self, height: int, width: int) -> list[tuple[int, int]]:
         return [(math.ceil(height / 2**level), math.ceil(width / 2**level)) for level in range(len(self.channels))]

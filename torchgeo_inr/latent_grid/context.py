@@ -11,7 +11,9 @@ order, each channel in the passes of :mod:`~torchgeo_inr.latent_grid.lattice`
 linear in four features, the first three the bit length of a sum of decoded
 magnitudes (an integer):
 
-- its parent: the coarser level's latents (all channels) at the same place;
+- its parent: the coarser level's latents (all channels) at the same place
+  (for a wavelet subband, stream version 8: the same orientation one
+  wavelet level coarser, :mod:`~torchgeo_inr.latent_grid.coded_planes`);
 - the level's earlier channels at the same place;
 - in a predicted pass, its four neighbours in its own channel (diagonal or
   edge, as the pass sees them);
@@ -30,6 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .coded_planes import parent_indices
 from .lattice import DIAGONAL, EDGE, FIRST, OFFSETS, passes
 
 
@@ -44,11 +47,14 @@ def pass_map(height: int, width: int, lattice: bool = True, device=None) -> torc
 
 
 def parent_sums(coarser: torch.Tensor | None, height: int, width: int) -> torch.Tensor:
-    """Sum over the coarser level's channels of |latent| at each finer position's parent; (h, w)."""
+    """Sum over the coarser plane's channels of |latent| at each finer position's parent (its position halved);
+    (h, w)."""
     if coarser is None:
         return torch.zeros(height, width)
     total = coarser.abs().sum(0)
-    return total.repeat_interleave(2, 0).repeat_interleave(2, 1)[:height, :width]
+    rows, cols = (torch.arange(n, device=total.device) // 2 for n in (height, width))
+    # a subband's parent may be a sample short of half its size (stream version 8): the last one stands in
+    return total[rows.clamp_max(total.shape[0] - 1)][:, cols.clamp_max(total.shape[1] - 1)]
 
 
 def neighbour_sums(magnitudes: torch.Tensor, kind: int = EDGE) -> torch.Tensor:
@@ -73,12 +79,16 @@ def level_features(level: torch.Tensor, coarser: torch.Tensor | None, lattice: b
     return [parent[None], earlier, around, (order != FIRST).to(level.dtype)[None]]
 
 
-def pyramid_features(levels: list[torch.Tensor], lattice: bool = True) -> list[list[torch.Tensor]]:
-    """:func:`level_features` of every level (C, h, w), finest first, each with the coarser level as its parent."""
-    return [level_features(g, levels[i + 1] if i + 1 < len(levels) else None, lattice) for i, g in enumerate(levels)]
+def pyramid_features(levels: list[torch.Tensor], lattice: bool = True,
+                     parents: list[int | None] | None = None) -> list[list[torch.Tensor]]:
+    """:func:`level_features` of every coded plane (C, h, w), finest first, each with its parent
+    (:func:`~torchgeo_inr.latent_grid.coded_planes.parent_indices`)."""
+    return [level_features(g, None if p is None else levels[p], lattice)
+            for g, p in zip(levels, parent_indices(len(levels), parents))]
 
 
-def features_of(levels: list[np.ndarray], lattice: bool = True) -> list[list[torch.Tensor]]:
+def features_of(levels: list[np.ndarray], lattice: bool = True,
+                parents: list[int | None] | None = None) -> list[list[torch.Tensor]]:
     """:func:`pyramid_features` (int64) of integer grids (C, h, w), finest first: computed once per stream, for the
     weights' fit and for the coder."""
-    return pyramid_features([torch.from_numpy(np.asarray(g, np.int64)) for g in levels], lattice)
+    return pyramid_features([torch.from_numpy(np.asarray(g, np.int64)) for g in levels], lattice, parents)

@@ -22,6 +22,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..errors import BitstreamError
+from .coded_planes import parent_indices
 from .lattice import FIRST, neighbour_sums, passes
 from .neighbour_prediction import PREDICTED, coded_values, prediction
 from .scale_index import LOG2_RANGE, STEPS, UNITS, index_scale, scale_indices
@@ -72,18 +73,20 @@ def _groups(indices: np.ndarray):
 
 
 def encode_levels(levels: list[np.ndarray], weights: list[np.ndarray], features: list | None = None,
-                  predict: list[np.ndarray] | None = None, lattice: bool = True) -> tuple[bytes, int]:
+                  predict: list[np.ndarray] | None = None, lattice: bool = True,
+                  parents: list[int | None] | None = None) -> tuple[bytes, int]:
     """(ANS bytes, symbol bound) of integer grids (C, h, w), finest first, under stored ``weights`` (C, 5) each;
     ``features``: :func:`~torchgeo_inr.latent_grid.context.features_of` the grids (with the same ``lattice``),
     when the caller has them; ``predict``: per level, each channel's
     :mod:`~torchgeo_inr.latent_grid.neighbour_prediction` weights (C, 2) (version 5 on; None: none);
-    ``lattice``: three passes and an end marker (version 7) or a checkerboard's two."""
+    ``lattice``: three passes and an end marker (version 7) or a checkerboard's two; ``parents``: each grid's
+    parent (:func:`~torchgeo_inr.latent_grid.coded_planes.parent_indices`)."""
     import constriction
 
     if features is None:
         from .context import features_of  # the encoder's features, in torch (the decoder's: numpy, below)
 
-        features = features_of(levels, lattice)
+        features = features_of(levels, lattice, parents)
     orders = [passes(*g.shape[1:], lattice) for g in levels]
     coded = levels if predict is None else [coded_values(g, p, o) for g, p, o in zip(levels, predict, orders)]
 
@@ -105,13 +108,15 @@ def encode_levels(levels: list[np.ndarray], weights: list[np.ndarray], features:
 
 
 def decode_levels(blob: bytes, weights: list[np.ndarray], sizes: list[tuple[int, int]], bound: int,
-                  predict: list[np.ndarray] | None = None, lattice: bool = True) -> list[np.ndarray]:
+                  predict: list[np.ndarray] | None = None, lattice: bool = True,
+                  parents: list[int | None] | None = None) -> list[np.ndarray]:
     """Inverse of :func:`encode_levels`: grids (C, h, w) int64, finest first; damage raises BitstreamError.
 
     The features are those of :func:`~torchgeo_inr.latent_grid.context.level_features`, computed in numpy one
     pass at a time and only where they are new (the round-trip tests hold the two to each other).
     """
     coder = ans_reader(blob)
+    parents = parent_indices(len(sizes), parents)
 
     def decode(units: np.ndarray) -> np.ndarray:
         indices = np.clip(units // (UNITS // STEPS), LOG2_RANGE[0] * STEPS, LOG2_RANGE[1] * STEPS - 1)
@@ -125,9 +130,10 @@ def decode_levels(blob: bytes, weights: list[np.ndarray], sizes: list[tuple[int,
         (height, width), table = sizes[index], weights[index]
         level = np.zeros((len(table), height, width), np.int64)
         parent = np.zeros((height, width), np.int64)
-        if index + 1 < len(sizes):
-            total = np.abs(levels[index + 1]).sum(0)
-            parent = total.repeat(2, 0).repeat(2, 1)[:height, :width]
+        if parents[index] is not None:
+            total = np.abs(levels[parents[index]]).sum(0)
+            rows, cols = (np.minimum(np.arange(n) // 2, m - 1) for n, m in zip((height, width), total.shape))
+            parent = total[rows][:, cols]
         parent = _activity(parent.reshape(-1))
         order = passes(height, width, lattice).reshape(-1)
         positions = {kind: np.flatnonzero(order == kind) for kind in (FIRST, *PREDICTED)}

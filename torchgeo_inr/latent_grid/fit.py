@@ -26,7 +26,8 @@ from .soft_rounding import TEMPERATURES, temperature_at
 
 #: Steps between measurements of the real stream size.
 MEASURE_EVERY = 100
-#: Steps between recomputing the context model's features (they follow the rounded latents, which move slowly).
+#: Steps between recomputing the context model's features and predictions (they follow the rounded latents,
+#: which move slowly).
 FEATURES_EVERY = 10
 #: The latents' peak learning rate: they start at zero and must grow to the rate's magnitudes (on Indian
 #: Pines 0.15 beat 0.02-0.06 by 0.6 dB at 0.2 and at 0.5 bpppb; above about 0.3 rounding losses grow).

@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import wavelet
+from .coded_planes import coded_planes, split
 from .config import MAX_SYMBOL, LatentConfig
 from .context import neighbour_sums, pass_map, pyramid_features
 from .laplace import laplace_element_bits
@@ -37,22 +39,28 @@ from .scale_index import FEATURES, LOG2_RANGE, UNITS, log2_scales
 from .soft_rounding import noisy_soft_round
 
 
-def _residuals(level: torch.Tensor, weights: np.ndarray | None) -> torch.Tensor:
-    """(C, h, w) latents with each predicted pass's positions less the prediction from their rounded neighbours
-    (:func:`~torchgeo_inr.latent_grid.neighbour_prediction.prediction` on the lattice, in torch; no gradient
-    through it); ``weights`` (C, 2) as :func:`~torchgeo_inr.latent_grid.neighbour_prediction.choose_weights`."""
+def _predictions(rounded: torch.Tensor, weights: np.ndarray | None) -> torch.Tensor | None:
+    """What each predicted pass's positions of (C, h, w) rounded latents are coded less: the prediction from
+    their rounded neighbours (:func:`~torchgeo_inr.latent_grid.neighbour_prediction.prediction` on the lattice,
+    in torch), zero elsewhere; ``weights`` (C, 2) as
+    :func:`~torchgeo_inr.latent_grid.neighbour_prediction.choose_weights`; None when nothing is predicted."""
     if weights is None or not np.any(weights):
-        return level
-    rounded = torch.round(level.detach())
-    order = pass_map(*level.shape[1:], device=level.device)
-    out = level
+        return None
+    order = pass_map(*rounded.shape[1:], device=rounded.device)
+    total = torch.zeros_like(rounded)
     for column, kind in enumerate(PREDICTED):
         count = neighbour_sums(torch.ones_like(rounded[:1]), kind).clamp_min(1)
-        w = torch.as_tensor(np.asarray(weights, np.float64)[:, column] / UNITS, dtype=level.dtype,
-                            device=level.device)
+        w = torch.as_tensor(np.asarray(weights, np.float64)[:, column] / UNITS, dtype=rounded.dtype,
+                            device=rounded.device)
         mean = torch.floor(w[:, None, None] * neighbour_sums(rounded, kind) / count + 0.5)
-        out = out - mean * (order == kind)
-    return out
+        total = total + mean * (order == kind)
+    return total
+
+
+def _residuals(level: torch.Tensor, weights: np.ndarray | None) -> torch.Tensor:
+    """(C, h, w) latents less :func:`_predictions` of their rounding (no gradient through those)."""
+    offset = _predictions(torch.round(level.detach()), weights)
+    return level if offset is None else level - offset
 
 
 def laplace_bits(values: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -67,15 +75,15 @@ class LatentGridModel(nn.Module):
         """``context``: code the latents with :mod:`~torchgeo_inr.latent_grid.context` (each latent's scale from its
         decoded neighbours) instead of one Laplace per channel (``log_scales``, what archive networks share)."""
         super().__init__()
-        self.cfg, self.height, self.width = cfg, height, width
+        self.height, self.width = height, width
+        self.cfg, self.planes = cfg, coded_planes(cfg, height, width)
         self.sizes = cfg.grid_sizes(height, width)
         # decode brings its own grids: no trainable copies there
         shapes = zip(cfg.channels, self.sizes) if latents else ()
         self.latents = nn.ParameterList([nn.Parameter(torch.zeros(1, c, h, w)) for c, (h, w) in shapes])
         self.log_scales = nn.ParameterList([nn.Parameter(torch.zeros(1, c, 1, 1)) for c in cfg.channels])
-        # per channel: a log2 scale and its slopes over the context features (scale_index.FEATURES)
-        self.context = nn.ParameterList([nn.Parameter(torch.zeros(c, 1 + FEATURES)) for c in cfg.channels]
-                                        if context else [])
+        # per coded plane and channel: a log2 scale and its slopes over the context features (scale_index.FEATURES)
+        self.context = nn.ParameterList(self._context_weights() if context else [])
         cin, hid, k = sum(cfg.channels), cfg.hidden, cfg.components
         self.synthesis = nn.Sequential(
             nn.Conv2d(cin, hid, 1), nn.GELU(), nn.Conv2d(hid, hid, 1), nn.GELU(), nn.Conv2d(hid, k, 1)
@@ -83,13 +91,25 @@ class LatentGridModel(nn.Module):
         self.refine = nn.Conv2d(k, k, 3, padding=1, groups=k)
         nn.init.zeros_(self.refine.weight)
         nn.init.zeros_(self.refine.bias)
-        #: Per level, each channel's neighbour-prediction weights (C, 2)
+        #: Per coded plane, each channel's neighbour-prediction weights (C, 2)
         #: (:mod:`~torchgeo_inr.latent_grid.neighbour_prediction`) as the last stream written chose them: the rate
         #: term codes the predicted passes against them too.
         self.neighbour_weights: list[np.ndarray] | None = None
         #: The skipped channels' rounding step relative to the coefficients. A stream decoded with a
         #: latent rounding step other than 1 passes ``skip_step * step`` to :meth:`synthesize`.
         self.skip_step = 1.0
+
+    def set_layout(self, cfg: LatentConfig) -> None:
+        """Take ``cfg`` (the same grids, its ``skip`` and ``wavelet`` set: the warm start) and, with the context
+        model, one fresh set of context weights per coded plane (:mod:`~torchgeo_inr.latent_grid.coded_planes`)."""
+        self.cfg, self.planes = cfg, coded_planes(cfg, self.height, self.width)
+        if len(self.context):
+            self.context = nn.ParameterList(self._context_weights())
+        self.neighbour_weights = None
+
+    def _context_weights(self) -> list[nn.Parameter]:
+        device = self.log_scales[0].device
+        return [nn.Parameter(torch.zeros(p.channels, 1 + FEATURES, device=device)) for p in self.planes]
 
     # -- what the stream stores --------------------------------------------
     def decoder_state(self) -> dict[str, torch.Tensor]:
@@ -144,6 +164,10 @@ class LatentGridModel(nn.Module):
                    ) -> torch.Tensor:
         """Coefficient images (k, H, W) from latent grids (1, c_l, H_l, W_l); ``params`` overrides weights,
         ``skip_step`` the skipped channels' step (:meth:`stepped_decoder_state`'s ``step`` times :attr:`skip_step`)."""
+        if self.cfg.wavelet:  # the skipped channels hold subbands: the synthesis sees their image
+            skip = self.cfg.skip
+            grids = [torch.cat([wavelet.inverse(grids[0][:, :skip], self.cfg.wavelet), grids[0][:, skip:]], dim=1),
+                     *grids[1:]]
         feats = torch.cat([self._upsample(g, level) for level, g in enumerate(grids)], dim=1)
         y = self.decode_features(feats, params)
         skip = self.cfg.skip
@@ -178,20 +202,28 @@ class LatentGridModel(nn.Module):
         """What the rate term trains besides the latents: the context weights, or the per-channel scales."""
         return list((self.context if len(self.context) else self.log_scales).parameters())
 
-    def rate_bits(self, grids: list[torch.Tensor], features: list | None = None) -> torch.Tensor:
-        """Estimated bits of the grids: under the context model (its ``features``, from
-        :meth:`context_features`, may be a few steps old), or a Laplace per level and channel (as the coder
-        will fit)."""
+    def rate_bits(self, grids: list[torch.Tensor], context: list | None = None) -> torch.Tensor:
+        """Estimated bits of the grids: under the context model (its ``context``, from :meth:`context_features`,
+        may be a few steps old), or a Laplace per level and channel (as the coder will fit)."""
         if not len(self.context):
             return sum(laplace_bits(g, torch.exp(s)) for g, s in zip(grids, self.log_scales))
-        features = self.context_features(grids) if features is None else features
-        predict = self.neighbour_weights or [None] * len(grids)
-        return sum(laplace_bits(_residuals(g[0], p), torch.exp2(log2_scales(w, f).clamp(*LOG2_RANGE)))
-                   for g, w, f, p in zip(grids, self.context, features, predict))
+        context = self.context_features(grids) if context is None else context
+        return sum(laplace_bits(g if offset is None else g - offset,
+                                torch.exp2(log2_scales(w, f).clamp(*LOG2_RANGE)))
+                   for g, w, (f, offset) in zip(self.coded(grids), self.context, context))
 
-    def context_features(self, grids: list[torch.Tensor]) -> list:
-        """The context model's features of the rounded grids (constants: no gradient flows through them)."""
-        return pyramid_features([torch.round(g.detach())[0] for g in grids])
+    def coded(self, grids: list) -> list:
+        """Grids (1, C, h, w) as the coded planes (c, h', w') (:mod:`~torchgeo_inr.latent_grid.coded_planes`)."""
+        return split([g[0] for g in grids], self.planes)
+
+    def context_features(self, grids: list[torch.Tensor]) -> list[tuple[list, torch.Tensor | None]]:
+        """Per coded plane, the context model's features of the rounded grids and what its predicted passes are
+        coded less (:func:`_predictions` under :attr:`neighbour_weights`): constants, no gradient flows
+        through them (the fit refreshes them every few steps)."""
+        planes = self.coded([torch.round(g.detach()) for g in grids])
+        features = pyramid_features(planes, parents=[p.parent for p in self.planes])
+        predict = self.neighbour_weights or [None] * len(planes)
+        return [(f, _predictions(g, p)) for g, f, p in zip(planes, features, predict)]
 
     def grids_from_symbols(self, symbols: list, device) -> list[torch.Tensor]:
         """Decoded symbols (flat, one per level and channel) back into (1, c, H_l, W_l) grids."""

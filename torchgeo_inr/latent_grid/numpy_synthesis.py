@@ -18,6 +18,7 @@ import math
 
 import numpy as np
 
+from . import wavelet
 from .config import LatentConfig
 
 # Abramowitz & Stegun 7.1.26: erf to within 1.5e-7 (float32 resolves 6e-8 relative): numpy has no erf, and
@@ -88,6 +89,8 @@ def synthesize(state: dict[str, np.ndarray], cfg: LatentConfig, grids: list[np.n
     feats = []
     for level, grid in enumerate(grids):
         grid = grid.astype(np.float32)
+        if level == 0 and cfg.wavelet:  # the skipped channels hold subbands: the synthesis sees their image
+            grid[: cfg.skip] = wavelet.inverse(grid[: cfg.skip], cfg.wavelet)
         if level:
             factor = 2**level
             rows = upsample_matrix(grid.shape[1], factor, height)

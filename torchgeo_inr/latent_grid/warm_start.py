@@ -16,6 +16,9 @@ scaled so that a coefficient unit is the step ``delta`` whose rounded
 leading coefficients' zero-order entropy fills the latents' budget, and the
 latents start as those coefficients: the fit starts from PCA + scalar
 quantisation, and the synthesis learns corrections of the order of a step.
+With the context model (stream version 8) those latents are the coefficient
+images' wavelet subbands (:mod:`~torchgeo_inr.latent_grid.wavelet`), and
+``delta`` is chosen on the subbands: PCA + a wavelet + scalar quantisation.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
+from . import wavelet
 from .fit import RateDistortionLoss
 from .model import LatentGridModel
 
@@ -68,22 +72,28 @@ def warm_start(model: LatentGridModel, loss: RateDistortionLoss, latent_bits: fl
     m = skipped_channels(model)
     if m < 1 or latent_bits <= 0:
         return {}
-    leading = loss.coeffs[:m].double().cpu().numpy()
+    # with the context model (stream version 8) the skipped channels hold wavelet subbands
+    levels = wavelet.levels_for(model.height, model.width) if len(model.context) else 0
+    images = loss.coeffs[:m].double().cpu().numpy().reshape(m, model.height, model.width)
+    leading = wavelet.forward(images, levels).reshape(m, -1)
     # latents beyond MAX_START in magnitude cost the context coder more than it estimates: a step no finer
     delta = max(uniform_step(leading, latent_bits), float(np.abs(leading).max()) / MAX_START)
     rescale_basis(delta)
     loss.project()
-    model.cfg = replace(model.cfg, skip=m)
+    model.set_layout(replace(model.cfg, skip=m, wavelet=levels))
     latents = model.latents[0]
-    latents[0, :m] = loss.coeffs[:m].reshape(m, model.height, model.width).to(latents)
+    images = loss.coeffs[:m].reshape(m, model.height, model.width).double().cpu().numpy()
+    latents[0, :m] = torch.from_numpy(wavelet.forward(images, levels)).to(latents)
     first, last = model.synthesis[0], model.synthesis[4]
     first.weight[:, :m] = 0.0  # the hidden units start blind to the (large) started latents
     last.weight[:m] = 0.0  # and the skipped components start as their latents
     last.bias[:m] = 0.0
     # the entropy model starts at the started latents' Laplace scale, not at 1 (its bias moves slowly)
-    scale = latents[0, :m].abs().mean((1, 2)).clamp_min(1e-3)
     if len(model.context):
-        model.context[0][:m, 0] = torch.log2(scale)
+        for plane, weights in zip(model.planes, model.context):
+            if plane.level == 0 and plane.first < m:  # skipped channels' plane (or subband)
+                values = latents[0, plane.first:min(plane.stop, m), plane.rows, plane.cols]
+                weights[:len(values), 0] = torch.log2(values.abs().mean((1, 2)).clamp_min(1e-3))
     else:
-        model.log_scales[0][0, :m, 0, 0] = torch.log(scale)
-    return {"skip": m, "step": round(delta, 6)}
+        model.log_scales[0][0, :m, 0, 0] = torch.log(latents[0, :m].abs().mean((1, 2)).clamp_min(1e-3))
+    return {"skip": m, "step": round(delta, 6), **({"wavelet": levels} if levels else {})}
