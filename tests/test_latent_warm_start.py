@@ -107,3 +107,25 @@ def test_a_tampered_skip_is_refused(change, skipped_stream):
     tampered = bitstream.pack(stream.codec, version, header, dict(stream.sections))
     with pytest.raises(BitstreamError):
         compress.decode(tampered)
+
+
+def test_warm_started_latents_get_the_gentler_learning_rate(monkeypatch):
+    """Warm-started latents start where they belong: the main fit moves them at WARM_LATENT_LR (a cold start, or
+    a rate the user gave, keeps its own)."""
+    from torchgeo_inr.latent_grid import fit
+
+    rates = []
+    original = fit.fit_latent
+
+    def spy(*args, **kwargs):
+        if kwargs.get("phase") is None:
+            rates.append(kwargs["lr_latent"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(fit, "fit_latent", spy)
+    cube = synthetic_cube(12, 24, 20)
+    assert fit.WARM_LATENT_LR < fit.LATENT_LR
+    for options, want in (({}, fit.WARM_LATENT_LR), ({"warm_start": False}, fit.LATENT_LR), ({"latent_lr": 0.2}, 0.2)):
+        rates.clear()
+        compress.encode(cube, "latent-grid", bpppb=3.0, steps=20, progress=False, **options)
+        assert rates and set(rates) == {want}  # every fit of the encode (rate control may ask more than once)

@@ -171,20 +171,22 @@ class LatentGridCodec(TorchCodec):
 
         return self._fit_to_budget(model, loss, stream, target, device, progress, t0, extra,
                                    step_gain=STEP_GAIN_MAX, on_rounding=choose_basis_precision, side=side,
-                                   temperatures=TEMPERATURES)
+                                   temperatures=TEMPERATURES, warm=bool(extra.get("warm_start")))
 
     def _fit_to_budget(self, model, loss, stream, target: Target, device, progress: bool, t0: float, extra: dict,
                        lam: float = 1.0, gain: float = 0.3, rate_rounds: int = RATE_ROUNDS, desired: float = DESIRED,
                        step_gain: float = 1.0, on_rounding=None, side: int | None = None,
-                       temperatures: tuple[float, float] | None = None):
+                       temperatures: tuple[float, float] | None = None, warm: bool = False):
         """Train ``model`` for ``loss`` until ``stream()`` fits the byte budget; (stream, details).
 
         Shared by whole-scene streams and chunks of an archive network (whose model trains its latents only, over
         a shared synthesis: ``step_gain`` 1, no finer rounding step, which would need its own first layer).
         ``side``: the stream's bytes with empty latents (default: measured now). ``temperatures``: the noise
         phase's soft rounding (:mod:`~torchgeo_inr.latent_grid.soft_rounding`; None: uniform noise alone).
+        ``warm``: the latents were warm-started (a gentler learning rate, ``WARM_LATENT_LR``, unless the codec
+        was given one).
         """
-        from ..latent_grid.fit import LATENT_LR, fit_latent
+        from ..latent_grid.fit import LATENT_LR, WARM_LATENT_LR, fit_latent
 
         side = len(stream()) if side is None else side
         if side > target.max_bytes:
@@ -192,8 +194,8 @@ class LatentGridCodec(TorchCodec):
         desired = desired * target.max_bytes
         fit = fit_latent(model, loss, target_bits=8.0 * desired, measure=lambda: 8.0 * len(stream()),
                          steps=self.steps, max_seconds=self.max_seconds, weight_bits=self.weight_bits,
-                         lr_latent=self.latent_lr or LATENT_LR, lam=lam, gain=gain, progress=progress,
-                         on_rounding=on_rounding, temperatures=temperatures)
+                         lr_latent=self.latent_lr or (WARM_LATENT_LR if warm else LATENT_LR), lam=lam, gain=gain,
+                         progress=progress, on_rounding=on_rounding, temperatures=temperatures)
         steps, stopped = fit.train.steps, fit.train.stopped
         candidates = [self._last_knob(model, loss, stream, target, device, step_gain)]
         target_bits, rounds = 8.0 * desired, 0

@@ -32,6 +32,12 @@ FEATURES_EVERY = 10
 #: The latents' peak learning rate: they start at zero and must grow to the rate's magnitudes (on Indian
 #: Pines 0.15 beat 0.02-0.06 by 0.6 dB at 0.2 and at 0.5 bpppb; above about 0.3 rounding losses grow).
 LATENT_LR = 0.15
+#: The same after the warm start (:mod:`~torchgeo_inr.latent_grid.warm_start`), whose latents start where they
+#: belong: at 0.15 they drift, and a longer fit ended worse. Per-band PSNR on Indian Pines' views (stream
+#: version 8, one torch thread), 0.15 -> 0.05: 5,000 steps, whole 0.05 bpppb 41.90 -> 42.17 dB, q0 0.1
+#: 41.92 -> 42.15 (0.03: 42.26); 1,000 steps, whole 0.05 42.11 -> 42.11, q0 0.1 42.12 -> 42.12, q3 0.5
+#: 46.43 -> 46.57, q0 1.0 48.36 -> 48.48, q2 2.0 52.16 -> 52.06.
+WARM_LATENT_LR = 0.05
 #: The latents' learning rate shrinks by this factor when rounding starts: at the noise phase's rate
 #: (0.15 peak) straight-through rounding flips latents across bin edges and the stream grew by half
 #: on Indian Pines at 0.05 bpppb however high lambda went.
