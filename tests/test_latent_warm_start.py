@@ -110,8 +110,8 @@ def test_a_tampered_skip_is_refused(change, skipped_stream):
 
 
 def test_warm_started_latents_get_the_gentler_learning_rate(monkeypatch):
-    """Warm-started latents start where they belong: the main fit moves them at WARM_LATENT_LR (a cold start, or
-    a rate the user gave, keeps its own)."""
+    """Warm-started latents (the skipped channels) start where they belong: the main fit moves them at
+    WARM_LATENT_LR, the others at LATENT_LR (a cold start, or a rate the user gave, moves all alike)."""
     from torchgeo_inr.latent_grid import fit
 
     rates = []
@@ -119,13 +119,29 @@ def test_warm_started_latents_get_the_gentler_learning_rate(monkeypatch):
 
     def spy(*args, **kwargs):
         if kwargs.get("phase") is None:
-            rates.append(kwargs["lr_latent"])
+            rates.append((kwargs["lr_latent"], kwargs.get("warm_lr")))
         return original(*args, **kwargs)
 
     monkeypatch.setattr(fit, "fit_latent", spy)
     cube = synthetic_cube(12, 24, 20)
-    assert fit.WARM_LATENT_LR < fit.LATENT_LR
-    for options, want in (({}, fit.WARM_LATENT_LR), ({"warm_start": False}, fit.LATENT_LR), ({"latent_lr": 0.2}, 0.2)):
+    for options, want in (({}, (fit.LATENT_LR, fit.WARM_LATENT_LR)), ({"warm_start": False}, (fit.LATENT_LR, None)),
+                          ({"latent_lr": 0.2}, (0.2, None))):
         rates.clear()
         compress.encode(cube, "latent-grid", bpppb=3.0, steps=20, progress=False, **options)
         assert rates and set(rates) == {want}  # every fit of the encode (rate control may ask more than once)
+
+
+def test_the_skipped_channels_move_at_their_own_rate():
+    """fit_latent's ``warm_lr`` scales each step on the skipped channels only."""
+    from torchgeo_inr.latent_grid.fit import fit_latent
+
+    steps = {}
+    for warm_lr in (None, 0.05):
+        model, loss, _, _ = _started(24 * 20 * 5 * 4.0)
+        start = [z.detach().clone() for z in model.latents]
+        fit_latent(model, loss, target_bits=24 * 20 * 5 * 4.0, steps=5, weight_bits=8, lr_latent=0.15, progress=False,
+                   warm_lr=warm_lr)
+        moved = [(z.detach() - s).abs().mean() for z, s in zip(model.latents, start)]
+        steps[warm_lr] = moved  # level 0: the five skipped channels; level 1: cold latents
+    assert steps[0.05][0] < 0.5 * steps[None][0]  # the skipped channels: a third of the step, about
+    torch.testing.assert_close(steps[0.05][1], steps[None][1], rtol=0.2, atol=0)  # the others: alike

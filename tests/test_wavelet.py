@@ -100,3 +100,30 @@ def test_coded_planes_split_and_join_and_code_with_their_parents(cfg):
         np.testing.assert_array_equal(got, want)
     with pytest.raises(ValueError, match="parent"):
         decode_levels(blob, weights, [p.size for p in planes], bound, predict, parents=[0] * len(planes))
+
+
+def test_the_rate_term_costs_the_packed_subbands_as_each_plane_alone():
+    """LatentGridModel.rate_bits costs the subbands in one pass over their packed layout: the same bits and
+    gradients as costing each coded plane under its own weights, features and predictions."""
+    from torchgeo_inr.latent_grid.context import pyramid_features
+    from torchgeo_inr.latent_grid.model import LatentGridModel, _predictions, laplace_bits
+    from torchgeo_inr.latent_grid.scale_index import LOG2_RANGE, log2_scales
+
+    torch.manual_seed(0)
+    model = LatentGridModel(LatentConfig(4, (3, 2, 1), 8, skip=2, wavelet=2), 33, 18, context=True)
+    with torch.no_grad():
+        for z in [*model.latents, *model.context]:
+            z.normal_(0, 3 if z.dim() == 4 else 0.3)
+    model.neighbour_weights = [np.random.default_rng(i).integers(0, UNITS + 1, size=(p.channels, 2))
+                               for i, p in enumerate(model.planes)]
+    grids = model.quantised_grids("noise")
+    got = model.rate_bits(grids)
+    rounded = model.coded([torch.round(g.detach()) for g in grids])
+    features = pyramid_features(rounded, parents=[p.parent for p in model.planes])
+    offsets = [_predictions(r, w) for r, w in zip(rounded, model.neighbour_weights)]
+    want = sum(laplace_bits(c - o, torch.exp2(log2_scales(w, f).clamp(*LOG2_RANGE)))
+               for c, w, f, o in zip(model.coded(grids), model.context, features, offsets))
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=0)
+    for a, b in zip(torch.autograd.grad(got, [model.latents[0], *model.context], retain_graph=True),
+                    torch.autograd.grad(want, [model.latents[0], *model.context])):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4 * float(b.abs().max()))

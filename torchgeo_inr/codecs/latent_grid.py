@@ -183,8 +183,8 @@ class LatentGridCodec(TorchCodec):
         a shared synthesis: ``step_gain`` 1, no finer rounding step, which would need its own first layer).
         ``side``: the stream's bytes with empty latents (default: measured now). ``temperatures``: the noise
         phase's soft rounding (:mod:`~torchgeo_inr.latent_grid.soft_rounding`; None: uniform noise alone).
-        ``warm``: the latents were warm-started (a gentler learning rate, ``WARM_LATENT_LR``, unless the codec
-        was given one).
+        ``warm``: the skipped channels' latents were warm-started (they move at ``WARM_LATENT_LR``, unless the
+        codec was given a latent learning rate).
         """
         from ..latent_grid.fit import LATENT_LR, WARM_LATENT_LR, fit_latent
 
@@ -194,8 +194,9 @@ class LatentGridCodec(TorchCodec):
         desired = desired * target.max_bytes
         fit = fit_latent(model, loss, target_bits=8.0 * desired, measure=lambda: 8.0 * len(stream()),
                          steps=self.steps, max_seconds=self.max_seconds, weight_bits=self.weight_bits,
-                         lr_latent=self.latent_lr or (WARM_LATENT_LR if warm else LATENT_LR), lam=lam, gain=gain,
-                         progress=progress, on_rounding=on_rounding, temperatures=temperatures)
+                         lr_latent=self.latent_lr or LATENT_LR, lam=lam, gain=gain, progress=progress,
+                         on_rounding=on_rounding, temperatures=temperatures,
+                         warm_lr=WARM_LATENT_LR if warm and not self.latent_lr else None)
         steps, stopped = fit.train.steps, fit.train.stopped
         candidates = [self._last_knob(model, loss, stream, target, device, step_gain)]
         target_bits, rounds = 8.0 * desired, 0

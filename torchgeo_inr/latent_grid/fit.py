@@ -32,11 +32,13 @@ FEATURES_EVERY = 10
 #: The latents' peak learning rate: they start at zero and must grow to the rate's magnitudes (on Indian
 #: Pines 0.15 beat 0.02-0.06 by 0.6 dB at 0.2 and at 0.5 bpppb; above about 0.3 rounding losses grow).
 LATENT_LR = 0.15
-#: The same after the warm start (:mod:`~torchgeo_inr.latent_grid.warm_start`), whose latents start where they
-#: belong: at 0.15 they drift, and a longer fit ended worse. Per-band PSNR on Indian Pines' views (stream
-#: version 8, one torch thread), 0.15 -> 0.05: 5,000 steps, whole 0.05 bpppb 41.90 -> 42.17 dB, q0 0.1
-#: 41.92 -> 42.15 (0.03: 42.26); 1,000 steps, whole 0.05 42.11 -> 42.11, q0 0.1 42.12 -> 42.12, q3 0.5
-#: 46.43 -> 46.57, q0 1.0 48.36 -> 48.48, q2 2.0 52.16 -> 52.06.
+#: The warm-started latents' (:mod:`~torchgeo_inr.latent_grid.warm_start`: the skipped channels) peak learning
+#: rate: they start where they belong, and at 0.15 they drift: a longer fit ended worse. The other latents
+#: start at zero and keep ``LATENT_LR`` (all at 0.05, a 300-step fit of a 40 x 40 scene at 0.5 bpppb could not
+#: reach its rate). Per-band PSNR on Indian Pines' views (stream version 8, one torch thread), all latents
+#: 0.15 -> 0.05: 5,000 steps, whole 0.05 bpppb 41.90 -> 42.17 dB, q0 0.1 41.92 -> 42.15 (0.03: 42.26);
+#: 1,000 steps, whole 0.05 42.11 -> 42.11, q0 0.1 42.12 -> 42.12, q3 0.5 46.43 -> 46.57, q0 1.0
+#: 48.36 -> 48.48, q2 2.0 52.16 -> 52.06.
 WARM_LATENT_LR = 0.05
 #: The latents' learning rate shrinks by this factor when rounding starts: at the noise phase's rate
 #: (0.15 peak) straight-through rounding flips latents across bin edges and the stream grew by half
@@ -49,6 +51,23 @@ LOOK_AHEAD = 0.05
 #: lambda rises this much faster than it falls: a stream over budget fails, one under wastes a little.
 #: (With one gain the rate crept 5-8% over budget at 0.5 bpppb while the latents were still growing.)
 OVER_GAIN = 3.0
+
+
+def _scale_updates(opt: torch.optim.Optimizer, latents: torch.Tensor, channels: int, scale: float) -> None:
+    """Scale each of ``opt``'s steps on the first ``channels`` of ``latents`` (1, C, h, w) by ``scale``: Adam's
+    step is its learning rate times a normalised direction, so this is those channels' own learning rate."""
+    before: dict[str, torch.Tensor] = {}
+
+    def save(*_):
+        before["values"] = latents.detach()[:, :channels].clone()
+
+    def blend(*_):
+        with torch.no_grad():
+            moved = latents[:, :channels]
+            moved.copy_(before["values"] + (moved - before["values"]) * scale)
+
+    opt.register_step_pre_hook(save)
+    opt.register_step_post_hook(blend)
 
 
 @dataclass
@@ -153,11 +172,14 @@ def fit_latent(
     progress: bool = True,
     desc: str = "latent-grid fit",
     on_rounding=None,
+    warm_lr: float | None = None,
 ) -> LatentFitResult:
     """Train ``model`` in place; ``phase="ste"`` runs the rounding phase only (rate fine-tuning).
 
     ``temperatures``: the noise phase's soft rounding, from the first to the second over the phase
     (None: uniform noise alone).
+
+    ``warm_lr``: the skipped (warm-started) channels' latents move at this peak rate instead of ``lr_latent``.
 
     ``on_rounding(lam, band_mse)`` is called once, when rounding starts, with
     the rate weight and the per-band MSE then (the basis's precision is chosen
@@ -220,6 +242,8 @@ def fit_latent(
 
     opt = torch.optim.Adam(groups, foreach=False)  # the foreach path's dispatch costs more than these tiny steps
     groups_live = opt.param_groups  # step_loss lowers the latents' learning rate once rounding starts
+    if warm_lr is not None and model.cfg.skip and warm_lr != lr_latent:
+        _scale_updates(opt, model.latents[0], model.cfg.skip, warm_lr / lr_latent)
     result = train(groups, step_loss, steps=steps, lr=lr, final_lr=0.05, after_step=after_step,
                    max_seconds=max_seconds, optimizer=opt, progress=progress, desc=desc)
     return LatentFitResult(result, weight.lam, state["psnr"], state["bits"])

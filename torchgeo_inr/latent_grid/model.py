@@ -208,22 +208,51 @@ class LatentGridModel(nn.Module):
         if not len(self.context):
             return sum(laplace_bits(g, torch.exp(s)) for g, s in zip(grids, self.log_scales))
         context = self.context_features(grids) if context is None else context
-        return sum(laplace_bits(g if offset is None else g - offset,
-                                torch.exp2(log2_scales(w, f).clamp(*LOG2_RANGE)))
-                   for g, w, (f, offset) in zip(self.coded(grids), self.context, context))
+        coded, subbands = self.coded(grids), self._subband_planes()
+        single = [i for i in range(len(self.planes)) if i not in subbands]
+        bits = sum(laplace_bits(coded[i] if offset is None else coded[i] - offset,
+                                torch.exp2(log2_scales(self.context[i], f).clamp(*LOG2_RANGE)))
+                   for i, (f, offset) in zip(single, context))
+        if subbands:  # all in one: per position its subband's weights, over the packed features (fit speed)
+            features, offset, band = context[-1]
+            weights = torch.stack([self.context[i] for i in subbands])[band].permute(2, 0, 1, 3)  # (m, H, W, 1+F)
+            log2 = weights[..., 0] + sum(weights[..., 1 + k] * plane for k, plane in enumerate(features))
+            bits = bits + laplace_bits(grids[0][0, : self.cfg.skip] - offset, torch.exp2(log2.clamp(*LOG2_RANGE)))
+        return bits
 
     def coded(self, grids: list) -> list:
         """Grids (1, C, h, w) as the coded planes (c, h', w') (:mod:`~torchgeo_inr.latent_grid.coded_planes`)."""
         return split([g[0] for g in grids], self.planes)
 
-    def context_features(self, grids: list[torch.Tensor]) -> list[tuple[list, torch.Tensor | None]]:
+    def _subband_planes(self) -> list[int]:
+        """The coded planes that are the skipped channels' wavelet subbands (none without a wavelet)."""
+        return [i for i, p in enumerate(self.planes) if self.cfg.wavelet and p.level == 0 and p.stop <= self.cfg.skip]
+
+    def context_features(self, grids: list[torch.Tensor]) -> list[tuple]:
         """Per coded plane, the context model's features of the rounded grids and what its predicted passes are
         coded less (:func:`_predictions` under :attr:`neighbour_weights`): constants, no gradient flows
-        through them (the fit refreshes them every few steps)."""
+        through them (the fit refreshes them every few steps). The subbands' come last, as one entry in their
+        packed layout (features (m, H, W) each, offsets (m, H, W), each position's subband (H, W)), for
+        :meth:`rate_bits` to cost them in one pass instead of one per subband."""
         planes = self.coded([torch.round(g.detach()) for g in grids])
         features = pyramid_features(planes, parents=[p.parent for p in self.planes])
         predict = self.neighbour_weights or [None] * len(planes)
-        return [(f, _predictions(g, p)) for g, f, p in zip(planes, features, predict)]
+        entries = [(f, _predictions(g, p)) for g, f, p in zip(planes, features, predict)]
+        subbands = self._subband_planes()
+        if not subbands:
+            return entries
+        shape = (self.cfg.skip, self.height, self.width)
+        packed = [torch.zeros(shape, device=grids[0].device) for _ in range(FEATURES)]
+        offset = torch.zeros(shape, device=grids[0].device)
+        band = torch.zeros(shape[1:], dtype=torch.int64, device=grids[0].device)
+        for j, i in enumerate(subbands):
+            (plane_features, plane_offset), p = entries[i], self.planes[i]
+            for target, values in zip(packed, plane_features):
+                target[:, p.rows, p.cols] = values
+            if plane_offset is not None:
+                offset[:, p.rows, p.cols] = plane_offset
+            band[p.rows, p.cols] = j
+        return [e for i, e in enumerate(entries) if i not in subbands] + [(packed, offset, band)]
 
     def grids_from_symbols(self, symbols: list, device) -> list[torch.Tensor]:
         """Decoded symbols (flat, one per level and channel) back into (1, c, H_l, W_l) grids."""

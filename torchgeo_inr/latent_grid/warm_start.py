@@ -82,7 +82,7 @@ def warm_start(model: LatentGridModel, loss: RateDistortionLoss, latent_bits: fl
     loss.project()
     model.set_layout(replace(model.cfg, skip=m, wavelet=levels))
     latents = model.latents[0]
-    images = loss.coeffs[:m].reshape(m, model.height, model.width).double().cpu().numpy()
+    images = loss.coeffs[:m].reshape(m, model.height, model.width).double().cpu().numpy()  # in units of delta now
     latents[0, :m] = torch.from_numpy(wavelet.forward(images, levels)).to(latents)
     first, last = model.synthesis[0], model.synthesis[4]
     first.weight[:, :m] = 0.0  # the hidden units start blind to the (large) started latents
