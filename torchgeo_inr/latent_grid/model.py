@@ -8,7 +8,9 @@ al., ICCV 2023), the detail lives in integer latent grids at full, 1/2,
 small synthesis network (1x1 convolutions with GELU, then a depth-wise 3x3
 refinement) turns the upsampled grids into ``k`` coefficient images of a
 spectral basis, to which the first full-resolution channels may be added
-unchanged (the ``skip`` of :mod:`~torchgeo_inr.latent_grid.warm_start`);
+unchanged (the ``skip`` of :mod:`~torchgeo_inr.latent_grid.warm_start`; from
+stream version 8 those channels hold wavelet subbands and their inverse
+transform is added, :mod:`~torchgeo_inr.latent_grid.wavelet`);
 the basis (the scene's principal components, quantised) maps them to the
 bands. The loss is the metric itself, the mean over bands of
 log MSE (= -per-band PSNR * ln 10 / 10), plus ``lambda`` * bits per value;
