@@ -113,7 +113,7 @@ def write_stream(
     step: float = 1.0,
 ) -> bytes:
     """The whole stream of a fitted model, its latents rounded with ``deadzone`` on a grid of ``step``. With the
-    context model (version 7) ``basis`` and ``bands`` are packed by :mod:`~torchgeo_inr.latent_grid.side_coding`,
+    context model (version 8) ``basis`` and ``bands`` are packed by :mod:`~torchgeo_inr.latent_grid.side_coding`,
     else (versions 1 and 4) by :func:`pack_basis` and :func:`band_sections`."""
     state = {n: p.detach().float().cpu().numpy() for n, p in model.stepped_decoder_state(step).items()}
     if not all(np.isfinite(v).all() for v in state.values()):

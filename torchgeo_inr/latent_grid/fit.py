@@ -38,7 +38,8 @@ LATENT_LR = 0.15
 #: reach its rate). Per-band PSNR on Indian Pines' views (stream version 8, one torch thread), all latents
 #: 0.15 -> 0.05: 5,000 steps, whole 0.05 bpppb 41.90 -> 42.17 dB, q0 0.1 41.92 -> 42.15 (0.03: 42.26);
 #: 1,000 steps, whole 0.05 42.11 -> 42.11, q0 0.1 42.12 -> 42.12, q3 0.5 46.43 -> 46.57, q0 1.0
-#: 48.36 -> 48.48, q2 2.0 52.16 -> 52.06.
+#: 48.36 -> 48.48, q2 2.0 52.16 -> 52.06; the skipped channels alone at 0.05 (as here): 5,000 steps, whole
+#: 0.05 / 0.1 / 0.2 bpppb 42.10 / 43.68 / 45.31 (two threads; README).
 WARM_LATENT_LR = 0.05
 #: The latents' learning rate shrinks by this factor when rounding starts: at the noise phase's rate
 #: (0.15 peak) straight-through rounding flips latents across bin edges and the stream grew by half
