@@ -153,11 +153,12 @@ def test_the_rate_term_codes_what_the_stream_codes():
     """The fit's rate estimate (LatentGridModel.rate_bits) sees the predicted passes' latents less the same
     predictions."""
     from torchgeo_inr.latent_grid.lattice import passes
-    from torchgeo_inr.latent_grid.model import _residuals
+    from torchgeo_inr.latent_grid.model import _predictions
     from torchgeo_inr.latent_grid.neighbour_prediction import coded_values
 
     level = _levels(6)[0]
     weights = np.array([[UNITS, UNITS // 2], [0, UNITS], [3 * UNITS // 4, 0]])
     want = coded_values(level, weights, passes(*level.shape[1:]))
-    got = _residuals(torch.from_numpy(level.astype(np.float32)), weights).numpy()
+    latents = torch.from_numpy(level.astype(np.float32))
+    got = (latents - _predictions(torch.round(latents), weights)).numpy()  # what rate_bits costs
     np.testing.assert_array_equal(got, want)

@@ -59,12 +59,6 @@ def _predictions(rounded: torch.Tensor, weights: np.ndarray | None) -> torch.Ten
     return total
 
 
-def _residuals(level: torch.Tensor, weights: np.ndarray | None) -> torch.Tensor:
-    """(C, h, w) latents less :func:`_predictions` of their rounding (no gradient through those)."""
-    offset = _predictions(torch.round(level.detach()), weights)
-    return level if offset is None else level - offset
-
-
 def laplace_bits(values: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     """Bits of (noisy or rounded) ``values`` under a zero-mean Laplace quantised to unit bins, summed."""
     return laplace_element_bits(values, scale).sum()
