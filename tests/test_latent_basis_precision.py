@@ -71,7 +71,9 @@ def test_the_price_of_a_bit_sets_the_precision(data):
 
 def test_an_encode_chooses_its_basis_when_rounding_starts():
     cube = synthetic_cube(16, 40, 40, seed=2)
-    encoded = LatentGridCodec(steps=300, seed=0, threads=1).encode_with_report(cube, bpppb=0.5, progress=False)
+    # 0.6 bpppb: at 0.5 this tiny scene's sizes jump between rate control's asks (one component below about
+    # 0.53, two above) and no 300-step encode lands in [0.45, 0.5]; the basis choice is what is tested here
+    encoded = LatentGridCodec(steps=300, seed=0, threads=1).encode_with_report(cube, bpppb=0.6, progress=False)
     basis = encoded.report.details["basis"]
     stream = bitstream.unpack(encoded.data)
     assert basis["basis_bytes"] == len(stream.section("bstep")) + len(stream.section("bdata"))

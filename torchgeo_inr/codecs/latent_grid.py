@@ -5,7 +5,11 @@ not HINER: the scene's principal components (quantised, in the stream) and
 entropy-coded integer latent grids at several resolutions, turned into the
 components' coefficient images by a tiny synthesis network
 (:mod:`torchgeo_inr.latent_grid`), trained on the scene for rate and
-distortion. Stream layout: :mod:`torchgeo_inr.codecs.latent_grid_stream`.
+distortion. The bands are weighted for the PCA by half of what ``pca-jpeg2000``'s
+band re-weighting measures on the scene at the rate
+(:func:`~torchgeo_inr.codecs.latent_grid_data.coding_weights`; the weights
+ride in the per-band scales the stream holds). Stream layout:
+:mod:`torchgeo_inr.codecs.latent_grid_stream`.
 Decode on the CPU (``device`` None or "cpu") needs numpy alone
 (:mod:`~torchgeo_inr.codecs.latent_grid_read`, :mod:`~torchgeo_inr.codecs.latent_grid_network`); another
 device decodes with the torch model.
@@ -42,7 +46,7 @@ from ..codec import Finish
 from ..errors import RateError
 from ..ratecontrol import Target, fit_bytes
 from ..scene import Scene
-from .latent_grid_data import LatentData
+from .latent_grid_data import LatentData, coding_weights
 from .torch_codec import TorchCodec
 
 #: Steps of the main fit. From the warm start (:mod:`~torchgeo_inr.latent_grid.warm_start`), Indian Pines at 0.2
@@ -152,14 +156,15 @@ class LatentGridCodec(TorchCodec):
         if self.components:
             cfg = replace(cfg, components=min(int(self.components), bands, height * width))
         torch.manual_seed(self.seed)
-        data = LatentData(scene, cfg.components, device, tilt=cfg.tilt, compact=self.context)
+        weights = coding_weights(scene, target.bpppb)
+        data = LatentData(scene, cfg.components, device, tilt=cfg.tilt, compact=self.context, weights=weights)
         model = LatentGridModel(cfg, height, width, context=self.context).to(device)
 
         def stream(deadzone: float = 0.0, step: float = 1.0) -> bytes:
             return write_stream(model, data.basis_packed, data.band_sections, self.weight_bits, finish, deadzone, step)
 
         loss = RateDistortionLoss(data.basis, data.target, scene.data.size)
-        extra = {"config": {**config_to_header(cfg), "tilt": cfg.tilt}}
+        extra = {"config": {**config_to_header(cfg), "tilt": cfg.tilt if weights is None else "coding"}}
         side = len(stream())  # before the warm start fills the latents
         if self.warm_start and side <= target.max_bytes:
             extra["warm_start"] = warm_start(model, loss, 8.0 * (DESIRED * target.max_bytes - side), data.rescale)

@@ -137,6 +137,13 @@ def _mosaic(data: np.ndarray, mask: np.ndarray | None, pixels: int, blocks: int 
     return tile(data), None if mask is None else tile(mask)
 
 
+def _log2_peak(data: np.ndarray) -> np.ndarray:
+    """log2 of each band's peak magnitude; an all-zero band borrows the cube's (scales are stored as float16
+    log2)."""
+    peak = np.abs(data).reshape(data.shape[0], -1).max(axis=1).astype(np.float64)
+    return np.log2(np.where(peak > 0, peak, max(peak.max(), 1e-30)))
+
+
 class PCAJPEG2000Codec(Codec):
     """PCA across bands + multi-component JPEG2000; the bar the neural codecs must clear."""
 
@@ -294,13 +301,35 @@ class PCAJPEG2000Codec(Codec):
         # Its matrices are small (bands x bands, bands x window): BLAS threads gain nothing there, and
         # beside other work OpenBLAS's spinning threads made one 200 x 200 eigh 50 times slower.
         with threadpool_limits(1, user_api="blas"):
-            return self._encode_rate(scene, target, finish)
+            best, whole = self._choose(scene, target, finish)
+            _, knob, _, layout, codestream = best
+            if not whole:
+                layout = self._layout(scene.data, layout.log2_scale, layout.k)
+                overhead = self._overhead(layout, finish)
+                try:
+                    knob, codestream = self._fit_knob(layout, target.max_bytes - overhead, knob, close=CLOSE_ENOUGH)
+                except RateError as err:
+                    raise RateError(str(err), smallest=overhead + err.smallest) from None
+            return finish(self._header(layout, knob.knob), {**layout.sections, "j2k": codestream})
 
-    def _encode_rate(self, scene: Scene, target: Target, finish: Finish) -> bytes:
-        peak = np.abs(scene.data).reshape(scene.bands, -1).max(axis=1).astype(np.float64)
-        # An all-zero band borrows the cube's peak (its scale is stored as a float16 log2).
-        peak = np.where(peak > 0, peak, max(peak.max(), 1e-30))
-        log2_peak = np.log2(peak)
+    def band_weights(self, scene: Scene, bpppb: float) -> np.ndarray:
+        """Per-band log2 weights (over each band's peak) that its re-weighting chooses for ``scene`` at
+        ``bpppb``: what a transform coder of this scene measured to raise the mean per-band PSNR most.
+
+        Other codecs weigh their bands for their own PCA with them
+        (:class:`~torchgeo_inr.codecs.latent_grid_data.LatentData`). Choices only: the window's probes, no
+        whole-scene encode. Raises :class:`RateError` where no stream of this codec fits ``bpppb``.
+        """
+        target = Target.from_args(bpppb, None, scene.shape)
+        with threadpool_limits(1, user_api="blas"):
+            best, _ = self._choose(scene, target, self._finisher(scene))
+        return _log2_peak(scene.data) - best[3].log2_scale.astype(np.float64)
+
+    def _choose(self, scene: Scene, target: Target, finish: Finish) -> tuple[tuple, bool]:
+        """The best probe (per-band PSNR, knob, decoded window, layout, codestream) after the component trial
+        and the band re-weightings, and whether the window was the whole scene (its codestream is then the
+        stream's)."""
+        log2_peak = _log2_peak(scene.data)
         data, mask = _mosaic(scene.data, scene.mask, PROBE_PIXELS)
         whole = data is scene.data  # a small scene is its own window: its best probe is the stream
         share = data[0].size / scene.data[0].size
@@ -353,15 +382,7 @@ class PCAJPEG2000Codec(Codec):
             decoded, last = tried[2], tried[1]
             if tried[0] > best[0]:
                 best = tried
-        _, knob, _, layout, codestream = best
-        if not whole:
-            layout = self._layout(scene.data, layout.log2_scale, layout.k)
-            overhead = self._overhead(layout, finish)
-            try:
-                knob, codestream = self._fit_knob(layout, target.max_bytes - overhead, knob, close=CLOSE_ENOUGH)
-            except RateError as err:
-                raise RateError(str(err), smallest=overhead + err.smallest) from None
-        return finish(self._header(layout, knob.knob), {**layout.sections, "j2k": codestream})
+        return best, whole
 
     # -- decoding -----------------------------------------------------------
     def _decode(self, stream: bitstream.Stream, shape, *, device) -> np.ndarray:

@@ -33,8 +33,9 @@ class LatentConfig:
     components: int
     channels: tuple[int, ...]
     hidden: int
-    #: Encode side only: weigh the bands for the PCA (:func:`~torchgeo_inr.latent_grid.spectral.truncation_tilt`).
-    #: Not in the header: the weights fold into the per-band scales the stream holds.
+    #: Encode side only: weigh the bands for the PCA (:func:`~torchgeo_inr.latent_grid.spectral.truncation_tilt`)
+    #: where no coding weights (:func:`~torchgeo_inr.codecs.latent_grid_data.coding_weights`, whole-scene
+    #: streams) stand in. Not in the header: the weights fold into the per-band scales the stream holds.
     tilt: bool = True
     #: The first ``skip`` full-resolution latent channels are added to the first ``skip`` coefficient images
     #: unchanged (:mod:`~torchgeo_inr.latent_grid.warm_start`): the synthesis learns corrections to them.
