@@ -53,7 +53,8 @@ _MAX_REWEIGHT_OCTAVES = 6.0
 #: Component count and band scales are chosen on a mosaic of windows of about this many pixels.
 PROBE_PIXELS = 64 * 64
 _PROBE_BLOCKS = 4
-#: A knob search stops once its stream fills this share of the budget (on the window, where only choices are made, sooner).
+#: A knob search stops once its stream fills this share of the budget (on the window, where only choices are
+#: made, sooner).
 CLOSE_ENOUGH, _PROBE_CLOSE = 0.98, 0.95
 #: Encodes one knob search may take.
 MAX_PROBES = 10

@@ -88,7 +88,11 @@ def auto_config(bpppb: float, bands: int, height: int, width: int, side_share: f
     reached), so the tilt only skews the coding, and detail no other band
     shares (the noisy bands) needs a channel of its own. At 1.0 bpppb, width
     168: 47.97 dB with tilt and 32 channels, 48.90 without tilt, 49.07 with 96
-    channels too; at 0.5 with and without both, 46.91 either way.
+    channels too; at 0.5 with and without both, 46.91 either way. (Those
+    figures predate the warm start. Whole-scene streams now weigh their bands
+    at every rate with what a coder measures,
+    :func:`~torchgeo_inr.codecs.latent_grid_data.coding_weights`, and fall
+    back to this rule's tilt only where that coder has no stream.)
 
     On small scenes the sizes shrink until the side information
     (:meth:`LatentConfig.side_bytes`, of a version 6 stream when ``compact``, else of an archive network)
