@@ -50,7 +50,7 @@ def principal_images(cube: np.ndarray, count: int) -> np.ndarray:
 
 
 def latent_bytes(symbols: np.ndarray) -> int:
-    """Bytes of one integer plane (h, w) coded as a latent channel is (its ``lctx`` row included, as the int16 that
+    """Bytes of one integer plane (h, w) coded as a latent channel (its ``lctx`` row included, as the int16 that
     version 7 stored; version 8 codes the table in about half), its context weights fitted from zero."""
     blob, _, table, _ = encode_latents([np.asarray(symbols, np.int64)[None]],
                                        [torch.zeros(1, 1 + FEATURES, dtype=torch.float64)])

@@ -318,7 +318,7 @@ class PCAJPEG2000Codec(Codec):
         ``bpppb``: what a transform coder of this scene measured to raise the mean per-band PSNR most.
 
         Other codecs weigh their bands for their own PCA with them
-        (:class:`~torchgeo_inr.codecs.latent_grid_data.LatentData`). Choices only: the window's probes, no
+        (:func:`~torchgeo_inr.codecs.latent_grid_data.coding_weights`). Choices only: the window's probes, no
         whole-scene encode. Raises :class:`RateError` where no stream of this codec fits ``bpppb``.
         """
         target = Target.from_args(bpppb, None, scene.shape)
