@@ -43,11 +43,13 @@ class LatentData:
         self.basis = torch.from_numpy(self.decoded(self.basis_packed)).to(device)
         self.target = torch.from_numpy(xc.astype(np.float32)).to(device)
 
-    def rescale(self, factor: float) -> None:
-        """The basis times ``factor`` (the coefficients' unit becomes ``factor``), in place."""
+    def rescale(self, factor) -> None:
+        """The basis's rows times ``factor`` (a number, or one per row: row ``j``'s coefficients' unit becomes
+        ``factor[j]``), in place."""
         import torch
 
-        self.scaled_basis = self.scaled_basis * factor
+        factor = np.broadcast_to(np.asarray(factor, dtype=np.float64), self.coeff_power.shape)
+        self.scaled_basis = self.scaled_basis * factor[:, None]
         self.coeff_power = self.coeff_power / factor**2
         self.basis_packed = self.pack(None)
         self.basis.copy_(torch.from_numpy(self.decoded(self.basis_packed)))

@@ -19,6 +19,8 @@ quantisation, and the synthesis learns corrections of the order of a step.
 With the context model (stream version 8) those latents are the coefficient
 images' wavelet subbands (:mod:`~torchgeo_inr.latent_grid.wavelet`), and
 ``delta`` is chosen on the subbands: PCA + a wavelet + scalar quantisation.
+Each skipped channel has its own step around ``delta`` (:func:`component_steps`),
+held in the basis's row scale: the stream's layout is unchanged.
 """
 
 from __future__ import annotations
@@ -65,10 +67,59 @@ def uniform_step(coeffs: np.ndarray, bits: float) -> float:
     return 2.0**high
 
 
+#: Iterations of the per-component step allocation (:func:`component_steps`).
+STEP_ROUNDS = 4
+#: How far (in octaves, either way) a component's step may move from the common one.
+MAX_STEP_OCTAVES = 4.0
+#: Each skipped channel its own step (:func:`component_steps`); False: one step for all (stream version 8 as
+#: first written; kept for comparisons).
+COMPONENT_STEPS = True
+
+
+def component_steps(leading: np.ndarray, loss: RateDistortionLoss, bits: float) -> np.ndarray:
+    """Relative steps (m,) for the skipped channels that minimise the fit's loss, ``mean_b log MSE_b``.
+
+    Why: one step for every channel minimises the scene's MSE, not the mean of
+    per-band log errors. A component's error reaches band ``b`` as
+    ``U_jb**2 * D_j``; at a fixed rate the loss is least where each ``D_j`` is
+    proportional to ``1 / w_j``, ``w_j = sum_b U_jb**2 / MSE_b`` (reverse water
+    filling, weighted): the components that clean bands (small errors) rest
+    on get finer steps, those of noisy bands coarser. ``MSE_b`` depends on the
+    steps, so the allocation is iterated from equal steps, measuring each
+    channel's rounding error (the wavelet is near orthonormal), with the
+    synthesised components' error taken as the common step's or their power,
+    whichever is less.
+
+    Measured (per-band PSNR, 1,000 steps, one torch thread, one step -> these):
+    Indian Pines' quadrant q2 at 2.0 bpppb 52.39 -> 52.86 dB (100 skipped
+    channels; its error on the leading principal components was 5 to 6 dB
+    above ``pca-jpeg2000``'s), nine other views from 0.05 to 1.0 bpppb within
+    0.05 dB (few skipped channels there, steps within a few percent).
+    """
+    m = leading.shape[0]
+    basis = loss.basis.double().cpu().numpy()  # (k, B), rows in the coefficients' present unit
+    truncation = loss.truncation.double().cpu().numpy()
+    power = loss.coeffs.double().square().mean(dim=1).cpu().numpy()
+    weight = np.square(basis)  # (k, B)
+    relative = np.ones(m)
+    for _ in range(STEP_ROUNDS):
+        delta = uniform_step(leading / relative[:, None], bits)
+        steps = delta * relative[:, None]
+        rounded = np.square(np.rint(leading / steps) * steps - leading).mean(axis=1)  # (m,)
+        rest = np.minimum(power[m:], delta**2 / 12.0)
+        mse = truncation + rounded @ weight[:m] + rest @ weight[m:]
+        w = weight[:m] @ (1.0 / np.maximum(mse, 1e-30))
+        log_rel = -0.5 * np.log2(np.maximum(w, 1e-30))
+        log_rel = np.clip(log_rel - log_rel.mean(), -MAX_STEP_OCTAVES, MAX_STEP_OCTAVES)
+        relative = 2.0**log_rel
+    return relative
+
+
 @torch.no_grad()
 def warm_start(model: LatentGridModel, loss: RateDistortionLoss, latent_bits: float, rescale_basis) -> dict:
-    """Give ``model`` a skip and start its latents at ``loss``'s coefficients on a uniform grid; the basis is
-    rescaled by ``rescale_basis(delta)`` (in place: ``loss`` is projected again). Returns what was set."""
+    """Give ``model`` a skip and start its latents at ``loss``'s coefficients on a uniform grid; the basis's rows are
+    rescaled by ``rescale_basis(steps)`` (one step per row, in place: ``loss`` is projected again). Returns what
+    was set."""
     m = skipped_channels(model)
     if m < 1 or latent_bits <= 0:
         return {}
@@ -76,13 +127,17 @@ def warm_start(model: LatentGridModel, loss: RateDistortionLoss, latent_bits: fl
     levels = wavelet.levels_for(model.height, model.width) if len(model.context) else 0
     images = loss.coeffs[:m].double().cpu().numpy().reshape(m, model.height, model.width)
     leading = wavelet.forward(images, levels).reshape(m, -1)
+    relative = component_steps(leading, loss, latent_bits) if COMPONENT_STEPS else np.ones(m)
+    delta = uniform_step(leading / relative[:, None], latent_bits)
     # latents beyond MAX_START in magnitude cost the context coder more than it estimates: a step no finer
-    delta = max(uniform_step(leading, latent_bits), float(np.abs(leading).max()) / MAX_START)
-    rescale_basis(delta)
+    steps = np.maximum(delta * relative, np.abs(leading).max(axis=1) / MAX_START)
+    rows = np.full(model.cfg.components, delta)
+    rows[:m] = steps
+    rescale_basis(rows)
     loss.project()
     model.set_layout(replace(model.cfg, skip=m, wavelet=levels))
     latents = model.latents[0]
-    images = loss.coeffs[:m].reshape(m, model.height, model.width).double().cpu().numpy()  # in units of delta now
+    images = loss.coeffs[:m].reshape(m, model.height, model.width).double().cpu().numpy()  # in units of their steps
     latents[0, :m] = torch.from_numpy(wavelet.forward(images, levels)).to(latents)
     first, last = model.synthesis[0], model.synthesis[4]
     first.weight[:, :m] = 0.0  # the hidden units start blind to the (large) started latents
@@ -96,4 +151,5 @@ def warm_start(model: LatentGridModel, loss: RateDistortionLoss, latent_bits: fl
                 weights[:len(values), 0] = torch.log2(values.abs().mean((1, 2)).clamp_min(1e-3))
     else:
         model.log_scales[0][0, :m, 0, 0] = torch.log(latents[0, :m].abs().mean((1, 2)).clamp_min(1e-3))
-    return {"skip": m, "step": round(delta, 6), **({"wavelet": levels} if levels else {})}
+    spread = [round(float(steps.min() / delta), 3), round(float(steps.max() / delta), 3)]
+    return {"skip": m, "step": round(delta, 6), "step_spread": spread, **({"wavelet": levels} if levels else {})}
