@@ -131,6 +131,16 @@ def test_warm_started_latents_get_the_gentler_learning_rate(monkeypatch):
         assert rates and set(rates) == {want}  # every fit of the encode (rate control may ask more than once)
 
 
+def test_longer_fits_move_the_warm_latents_more_slowly():
+    """The skipped channels' travel (peak rate times steps) is capped: a 5,000-step fit moves them at a fifth of
+    a 1,000-step one's rate, short fits at WARM_LATENT_LR."""
+    from torchgeo_inr.latent_grid import fit
+
+    assert fit.warm_latent_lr(20) == fit.warm_latent_lr(1000) == fit.WARM_LATENT_LR
+    assert fit.warm_latent_lr(5000) == pytest.approx(fit.WARM_LATENT_LR / 5)
+    assert fit.warm_latent_lr(5000) * 5000 == pytest.approx(fit.warm_latent_lr(2000) * 2000)
+
+
 def test_the_skipped_channels_move_at_their_own_rate():
     """fit_latent's ``warm_lr`` scales each step on the skipped channels only."""
     from torchgeo_inr.latent_grid.fit import fit_latent
@@ -145,3 +155,22 @@ def test_the_skipped_channels_move_at_their_own_rate():
         steps[warm_lr] = moved  # level 0: the five skipped channels; level 1: cold latents
     assert steps[0.05][0] < 0.5 * steps[None][0]  # the skipped channels: a third of the step, about
     torch.testing.assert_close(steps[0.05][1], steps[None][1], rtol=0.2, atol=0)  # the others: alike
+
+
+def test_components_under_clean_bands_get_finer_steps():
+    """The step allocation for ``mean_b log MSE_b``: a component that a clean band rests on (small error there)
+    is rounded more finely than one that only noisy bands hold; equal power and equal bands, one step."""
+    from torchgeo_inr.latent_grid.warm_start import component_steps
+
+    rng = np.random.default_rng(0)
+    coeffs = torch.from_numpy(rng.laplace(size=(2, 4000))).float()
+    noise = torch.tensor([1e-4, 1e-4, 0.3, 0.3]).sqrt()[:, None]  # bands 0-1 clean, 2-3 noisy
+    basis = torch.tensor([[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0]])
+    target = basis.T @ coeffs + noise * torch.from_numpy(rng.standard_normal((4, 4000))).float()
+    loss = RateDistortionLoss(basis, target, target.numel())
+    relative = component_steps(loss.coeffs.double().numpy(), loss, 4000 * 2 * 3.0)
+    assert relative[0] < 0.8 * relative[1]
+    assert abs(np.log(relative).mean()) < 1e-9  # relative to the common step
+
+    even = RateDistortionLoss(basis, basis.T @ coeffs, target.numel())
+    np.testing.assert_allclose(component_steps(even.coeffs.double().numpy(), even, 4000 * 2 * 3.0), 1.0, rtol=0.05)

@@ -188,10 +188,10 @@ class LatentGridCodec(TorchCodec):
         a shared synthesis: ``step_gain`` 1, no finer rounding step, which would need its own first layer).
         ``side``: the stream's bytes with empty latents (default: measured now). ``temperatures``: the noise
         phase's soft rounding (:mod:`~torchgeo_inr.latent_grid.soft_rounding`; None: uniform noise alone).
-        ``warm``: the skipped channels' latents were warm-started (they move at ``WARM_LATENT_LR``, unless the
-        codec was given a latent learning rate).
+        ``warm``: the skipped channels' latents were warm-started (they move at ``warm_latent_lr(steps)``,
+        unless the codec was given a latent learning rate).
         """
-        from ..latent_grid.fit import LATENT_LR, WARM_LATENT_LR, fit_latent
+        from ..latent_grid.fit import LATENT_LR, fit_latent, warm_latent_lr
 
         side = len(stream()) if side is None else side
         if side > target.max_bytes:
@@ -201,7 +201,7 @@ class LatentGridCodec(TorchCodec):
                          steps=self.steps, max_seconds=self.max_seconds, weight_bits=self.weight_bits,
                          lr_latent=self.latent_lr or LATENT_LR, lam=lam, gain=gain, progress=progress,
                          on_rounding=on_rounding, temperatures=temperatures,
-                         warm_lr=WARM_LATENT_LR if warm and not self.latent_lr else None)
+                         warm_lr=warm_latent_lr(self.steps) if warm and not self.latent_lr else None)
         steps, stopped = fit.train.steps, fit.train.stopped
         candidates = [self._last_knob(model, loss, stream, target, device, step_gain)]
         target_bits, rounds = 8.0 * desired, 0

@@ -33,14 +33,17 @@ FEATURES_EVERY = 10
 #: Pines 0.15 beat 0.02-0.06 by 0.6 dB at 0.2 and at 0.5 bpppb; above about 0.3 rounding losses grow).
 LATENT_LR = 0.15
 #: The warm-started latents' (:mod:`~torchgeo_inr.latent_grid.warm_start`: the skipped channels) peak learning
-#: rate: they start where they belong, and at 0.15 they drift: a longer fit ended worse. The other latents
-#: start at zero and keep ``LATENT_LR`` (all at 0.05, a 300-step fit of a 40 x 40 scene at 0.5 bpppb could not
-#: reach its rate). Per-band PSNR on Indian Pines' views (stream version 8, one torch thread), all latents
-#: 0.15 -> 0.05: 5,000 steps, whole 0.05 bpppb 41.90 -> 42.17 dB, q0 0.1 41.92 -> 42.15 (0.03: 42.26);
-#: 1,000 steps, whole 0.05 42.11 -> 42.11, q0 0.1 42.12 -> 42.12, q3 0.5 46.43 -> 46.57, q0 1.0
-#: 48.36 -> 48.48, q2 2.0 52.16 -> 52.06; the skipped channels alone at 0.05 (as here): 5,000 steps, whole
-#: 0.05 / 0.1 / 0.2 bpppb 42.10 / 43.68 / 45.31 (two threads; README).
+#: rate in fits of up to 1,000 steps (longer ones: :func:`warm_latent_lr`): they start where they belong, and
+#: at 0.15 they drift: a longer fit ended worse. The other latents start at zero and keep ``LATENT_LR`` (all
+#: at 0.05, a 300-step fit of a 40 x 40 scene at 0.5 bpppb could not reach its rate). Per-band PSNR on Indian
+#: Pines' views (stream version 8, one torch thread), all latents 0.15 -> 0.05: 5,000 steps, whole 0.05 bpppb
+#: 41.90 -> 42.17 dB, q0 0.1 41.92 -> 42.15 (0.03: 42.26); 1,000 steps, whole 0.05 42.11 -> 42.11, q0 0.1
+#: 42.12 -> 42.12, q3 0.5 46.43 -> 46.57, q0 1.0 48.36 -> 48.48, q2 2.0 52.16 -> 52.06; the skipped channels
+#: alone at 0.05: 5,000 steps, whole 0.05 / 0.1 / 0.2 bpppb 42.10 / 43.68 / 45.31 (two threads; README).
 WARM_LATENT_LR = 0.05
+#: How far the warm-started latents may travel in a fit: peak learning rate times steps (longer fits move them
+#: at ``WARM_LATENT_TRAVEL / steps``, :func:`warm_latent_lr`).
+WARM_LATENT_TRAVEL = 50.0
 #: The latents' learning rate shrinks by this factor when rounding starts: at the noise phase's rate
 #: (0.15 peak) straight-through rounding flips latents across bin edges and the stream grew by half
 #: on Indian Pines at 0.05 bpppb however high lambda went.
@@ -52,6 +55,23 @@ LOOK_AHEAD = 0.05
 #: lambda rises this much faster than it falls: a stream over budget fails, one under wastes a little.
 #: (With one gain the rate crept 5-8% over budget at 0.5 bpppb while the latents were still growing.)
 OVER_GAIN = 3.0
+
+
+def warm_latent_lr(steps: int) -> float:
+    """The warm-started latents' peak learning rate for a fit of ``steps``: ``WARM_LATENT_LR`` up to 1,000 steps,
+    then a fixed travel (rate times steps).
+
+    Why: Adam moves a latent by about its learning rate a step, so the skipped
+    channels' drift from where the warm start put them grows with the fit's
+    length, and 5,000-step fits ended below 1,000-step ones (per-band PSNR on
+    Indian Pines' views, one torch thread, 1,000 -> 5,000 steps at 0.05: q0
+    0.1 bpppb 42.44 -> 42.42 dB, q0 1.0 48.56 -> 48.46, q2 2.0 52.86 -> 52.40).
+    With this travel, 5,000 steps: q0 0.1 42.55 (at 0.02: 42.55), q0 1.0 48.74,
+    q2 2.0 53.13, q3 0.5 47.04 (at 0.05: 46.82), and against two-thread runs
+    at 0.05, whole 0.05 42.67 (42.39), q1 0.1 42.10 (41.93), q2 0.1 44.03
+    (43.85).
+    """
+    return min(WARM_LATENT_LR, WARM_LATENT_TRAVEL / max(int(steps), 1))
 
 
 def _scale_updates(opt: torch.optim.Optimizer, latents: torch.Tensor, channels: int, scale: float) -> None:
