@@ -71,9 +71,6 @@ def uniform_step(coeffs: np.ndarray, bits: float) -> float:
 STEP_ROUNDS = 4
 #: How far (in octaves, either way) a component's step may move from the common one.
 MAX_STEP_OCTAVES = 4.0
-#: Each skipped channel its own step (:func:`component_steps`); False: one step for all (stream version 8 as
-#: first written; kept for comparisons).
-COMPONENT_STEPS = True
 
 
 def component_steps(leading: np.ndarray, loss: RateDistortionLoss, bits: float) -> np.ndarray:
@@ -127,7 +124,7 @@ def warm_start(model: LatentGridModel, loss: RateDistortionLoss, latent_bits: fl
     levels = wavelet.levels_for(model.height, model.width) if len(model.context) else 0
     images = loss.coeffs[:m].double().cpu().numpy().reshape(m, model.height, model.width)
     leading = wavelet.forward(images, levels).reshape(m, -1)
-    relative = component_steps(leading, loss, latent_bits) if COMPONENT_STEPS else np.ones(m)
+    relative = component_steps(leading, loss, latent_bits)
     delta = uniform_step(leading / relative[:, None], latent_bits)
     # latents beyond MAX_START in magnitude cost the context coder more than it estimates: a step no finer
     steps = np.maximum(delta * relative, np.abs(leading).max(axis=1) / MAX_START)
