@@ -69,7 +69,7 @@ def test_the_price_of_a_bit_sets_the_precision(data):
     assert (np.abs(data.decoded(pack(dearest))).max(axis=1) > 0).all()
 
 
-def test_an_encode_chooses_its_basis_when_rounding_starts():
+def test_an_encode_chooses_its_basis_precision_and_reports_it():
     cube = synthetic_cube(16, 40, 40, seed=2)
     # 0.6 bpppb: at 0.5 this tiny scene's sizes jump between rate control's asks (one component below about
     # 0.53, two above) and no 300-step encode lands in [0.45, 0.5]; the basis choice is what is tested here

@@ -261,6 +261,52 @@ def test_the_rate_weight_sees_the_real_stream_in_the_noise_phase(monkeypatch):
     assert len(measured) == 4  # before the fit, at its first step, at step MEASURE_EVERY, and when rounding began
 
 
+def test_the_basis_is_chosen_inside_the_noise_phase_and_its_bytes_re_spent(monkeypatch):
+    """The basis's precision is chosen BASIS_AT into the fit, before rounding starts, and the stream is measured
+    again right after: the bytes a coarser basis frees are steered back into the latents while they still move
+    (chosen when rounding started, they stayed unspent: Indian Pines' quadrant q2 at 0.1 bpppb, 5,000 steps,
+    ended at 0.093 bpppb where it aimed at 0.097)."""
+    from torchgeo_inr.codecs.latent_grid_stream import write_stream
+    from torchgeo_inr.latent_grid import fit
+
+    events, steered = [], []
+    update = fit.RateWeight.update
+
+    def recording(self, bits, correction, rounding):
+        steered.append(bits + correction)
+        return update(self, bits, correction, rounding)
+
+    monkeypatch.setattr(fit.RateWeight, "update", recording)
+    scene, data, model, loss, _, finish = _small_fit((6, 2), 1.0)
+
+    def size() -> float:
+        return 8.0 * len(write_stream(model, data.basis_packed, data.band_sections, 8, finish))
+
+    def measure():
+        events.append(("measured", size()))
+        return events[-1][1]
+
+    def on_basis(lam, band_mse):  # a far dearer bit than the fit's: the coarsest basis, fewer bytes
+        before = size()
+        data.choose_basis_precision(band_mse.double().numpy(), lam * 1e4, scene.data.size)
+        loss.project()
+        events.append(("basis", (len(steered), before - size())))
+
+    steps, noise = 100, 0.8
+    fit.fit_latent(model, loss, target_bits=measure(), steps=steps, weight_bits=8, measure=measure, on_basis=on_basis,
+                   noise_fraction=noise, progress=False)
+    kinds = [kind for kind, _ in events]
+    assert kinds.count("basis") == 1
+    at = kinds.index("basis")
+    updates_before, freed = events[at][1]  # lambda's updates before the choice: one every LAMBDA_EVERY steps
+    assert freed > 0
+    assert fit.BASIS_AT * steps <= updates_before * fit.LAMBDA_EVERY + fit.LAMBDA_EVERY
+    assert updates_before * fit.LAMBDA_EVERY < noise * steps  # inside the noise phase
+    assert kinds[at + 1] == "measured"  # the stream is measured again at once
+    # the next update of lambda sees the stream without the freed bytes (the latents move a little meanwhile)
+    assert steered[updates_before] < steered[updates_before - 1] - 0.5 * freed
+
+
 def test_an_over_budget_stream_takes_the_cheaper_knob():
     """At a high rate (large latents) a coarser rounding step brings a stream under budget for less error than a
     dead zone: the last knob measures both and keeps the better (the old one had the dead zone only)."""

@@ -169,18 +169,18 @@ class LatentGridCodec(TorchCodec):
         if self.warm_start and side <= target.max_bytes:
             extra["warm_start"] = warm_start(model, loss, 8.0 * (DESIRED * target.max_bytes - side), data.rescale)
 
-        def choose_basis_precision(lam: float, band_mse) -> None:  # when rounding starts: the fit's trade-off
+        def choose_basis_precision(lam: float, band_mse) -> None:  # once the rate has settled: the fit's trade-off
             chosen = data.choose_basis_precision(band_mse.double().cpu().numpy(), lam, scene.data.size)
             extra["basis"] = {"lam": round(lam, 4), **chosen}
             loss.project()
 
         return self._fit_to_budget(model, loss, stream, target, device, progress, t0, extra,
-                                   step_gain=STEP_GAIN_MAX, on_rounding=choose_basis_precision, side=side,
+                                   step_gain=STEP_GAIN_MAX, on_basis=choose_basis_precision, side=side,
                                    temperatures=TEMPERATURES, warm=bool(extra.get("warm_start")))
 
     def _fit_to_budget(self, model, loss, stream, target: Target, device, progress: bool, t0: float, extra: dict,
                        lam: float = 1.0, gain: float = 0.3, rate_rounds: int = RATE_ROUNDS, desired: float = DESIRED,
-                       step_gain: float = 1.0, on_rounding=None, side: int | None = None,
+                       step_gain: float = 1.0, on_basis=None, side: int | None = None,
                        temperatures: tuple[float, float] | None = None, warm: bool = False):
         """Train ``model`` for ``loss`` until ``stream()`` fits the byte budget; (stream, details).
 
@@ -200,7 +200,7 @@ class LatentGridCodec(TorchCodec):
         fit = fit_latent(model, loss, target_bits=8.0 * desired, measure=lambda: 8.0 * len(stream()),
                          steps=self.steps, max_seconds=self.max_seconds, weight_bits=self.weight_bits,
                          lr_latent=self.latent_lr or LATENT_LR, lam=lam, gain=gain, progress=progress,
-                         on_rounding=on_rounding, temperatures=temperatures,
+                         on_basis=on_basis, temperatures=temperatures,
                          warm_lr=warm_latent_lr(self.steps) if warm and not self.latent_lr else None)
         steps, stopped = fit.train.steps, fit.train.stopped
         candidates = [self._last_knob(model, loss, stream, target, device, step_gain)]
