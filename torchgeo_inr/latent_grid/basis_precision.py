@@ -16,7 +16,7 @@ candidate, its real packed bytes and the error it adds to each band
 (``f * sum_j m_j * err_jb**2``, where ``f = (B - k) / B``: the synthesis
 absorbs the part of the error inside the basis's span). The rest of the
 fit adapts the synthesis to the new basis and re-spends the bytes it frees
-on the latents (chosen when rounding started, as before, the freed bytes
+on the latents (when the basis was chosen as rounding started, those bytes
 stayed unspent: the rounding phase barely moves the latents, and streams
 ended 5 to 8% under their aim). The stream's layout is the same
 (per-row steps were always stored), so decoders need nothing new.

@@ -237,7 +237,8 @@ def fit_latent(
         settled = rounding(step) or fraction_done(step, steps) >= BASIS_AT
         if settled and not state["basis"] and state["mse"] is not None:
             on_basis(weight.lam, state["mse"])
-            state["basis"], state["measured"] = True, None  # None: measure the stream again after this step
+            # None matches neither phase, so after_step measures the stream again after this step
+            state["basis"], state["measured"] = True, None
         state["rounding"] = rounding(step)
         if state["rounding"] and phase is None:
             groups_live[0]["scale"] = ROUNDING_LATENT_LR
