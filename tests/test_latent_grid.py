@@ -7,8 +7,9 @@ from conftest import mean_baseline, synthetic_cube
 
 from torchgeo_inr import bitstream, compress, metrics
 from torchgeo_inr.codecs.latent_grid import LatentData, LatentGridCodec
-from torchgeo_inr.errors import BitstreamError
-from torchgeo_inr.latent_grid.config import MAX_CHANNELS, auto_config
+from torchgeo_inr.errors import BitstreamError, RateError
+from torchgeo_inr.latent_grid import config
+from torchgeo_inr.latent_grid.config import MAX_CHANNELS, NARROW_HIDDEN, auto_config
 from torchgeo_inr.latent_grid.side_coding import unpack_bands
 from torchgeo_inr.latent_grid.spectral import MAX_TILT, peak_normalise, principal_basis, truncation_tilt
 from torchgeo_inr.scene import Scene
@@ -142,6 +143,37 @@ def test_high_rates_give_every_component_a_full_resolution_channel_and_no_tilt()
     assert (unpack_bands(tilted.band_sections, 12)[0] != scale).any()
 
 
+
+
+def test_high_rates_with_a_skip_narrow_the_synthesis_and_keep_its_sizes():
+    """Where the warm start's skip carries the leading components, a synthesis as wide as the basis cost more
+    bytes than it earned (q2 at 2.0 bpppb, 1,000 steps: 52.87 -> 54.03 dB). Archive networks (no skip) keep the
+    wide one; below ``NARROW_FROM_BPPPB`` nothing changes."""
+    for height in (145, 73):
+        wide, narrow = auto_config(2.0, 200, height, height), auto_config(2.0, 200, height, height, skip=True)
+        assert wide.hidden >= wide.components and narrow.hidden == NARROW_HIDDEN
+        assert (narrow.components, narrow.channels) == (wide.components, wide.channels)
+        assert narrow.side_bytes(200) < wide.side_bytes(200)
+    # components no skipped channel can carry (beyond MAX_CHANNELS) are the synthesis's alone: it keeps their rank
+    high = auto_config(4.0, 200, 145, 145, skip=True)
+    assert high.components - MAX_CHANNELS > NARROW_HIDDEN and high.hidden == high.components - MAX_CHANNELS
+    for bpppb in (0.05, 0.2, 0.5, 1.0):
+        for height in (145, 73, 56):
+            assert auto_config(bpppb, 200, height, height, skip=True) == auto_config(bpppb, 200, height, height)
+
+
+def test_the_codec_asks_for_a_skip_exactly_when_it_warm_starts(monkeypatch):
+    asked = []
+    real = config.auto_config
+    monkeypatch.setattr(config, "auto_config", lambda *a, **k: asked.append(k.get("skip")) or real(*a, **k))
+    cube = synthetic_cube(16, 32, 32, seed=2)
+    for warm in (True, False):
+        asked.clear()
+        try:  # 30 steps need not meet the rate: the sizes are asked for first
+            LatentGridCodec(steps=30, seed=1, threads=1, warm_start=warm).encode(cube, bpppb=2.0, progress=False)
+        except RateError:
+            pass
+        assert asked and set(asked) == {warm}
 
 
 def test_truncation_tilt_raises_the_mean_band_psnr_of_a_truncated_pca():
