@@ -145,27 +145,29 @@ def test_high_rates_give_every_component_a_full_resolution_channel_and_no_tilt()
 
 
 
-def test_high_rates_with_a_skip_narrow_the_synthesis_and_keep_its_sizes():
-    """Where the warm start's skip carries the leading components, a synthesis as wide as the basis cost more
-    bytes than it earned (q2 at 2.0 bpppb, 1,000 steps: 52.87 -> 54.03 dB). Archive networks (no skip) keep the
+def test_high_rates_with_a_warm_start_narrow_the_synthesis_and_keep_its_sizes():
+    """Where the warm start's skipped channels carry the leading components, a synthesis as wide as the basis cost
+    more bytes than it earned (q2 at 2.0 bpppb, 1,000 steps: 52.87 -> 54.11 dB). Archive networks (no skip) keep the
     wide one; below ``NARROW_FROM_BPPPB`` nothing changes."""
     for height in (145, 73):
-        wide, narrow = auto_config(2.0, 200, height, height), auto_config(2.0, 200, height, height, skip=True)
+        wide = auto_config(2.0, 200, height, height)
+        narrow = auto_config(2.0, 200, height, height, warm_start=True)
         assert wide.hidden >= wide.components and narrow.hidden == NARROW_HIDDEN
         assert (narrow.components, narrow.channels) == (wide.components, wide.channels)
         assert narrow.side_bytes(200) < wide.side_bytes(200)
     # components no skipped channel can carry (beyond MAX_CHANNELS) are the synthesis's alone: it keeps their rank
-    high = auto_config(4.0, 200, 145, 145, skip=True)
+    high = auto_config(4.0, 200, 145, 145, warm_start=True)
     assert high.components - MAX_CHANNELS > NARROW_HIDDEN and high.hidden == high.components - MAX_CHANNELS
     for bpppb in (0.05, 0.2, 0.5, 1.0):
         for height in (145, 73, 56):
-            assert auto_config(bpppb, 200, height, height, skip=True) == auto_config(bpppb, 200, height, height)
+            sizes = (bpppb, 200, height, height)
+            assert auto_config(*sizes, warm_start=True) == auto_config(*sizes)
 
 
-def test_the_codec_asks_for_a_skip_exactly_when_it_warm_starts(monkeypatch):
+def test_the_codec_asks_for_the_warm_start_sizes_exactly_when_it_warm_starts(monkeypatch):
     asked = []
     real = config.auto_config
-    monkeypatch.setattr(config, "auto_config", lambda *a, **k: asked.append(k.get("skip")) or real(*a, **k))
+    monkeypatch.setattr(config, "auto_config", lambda *a, **k: asked.append(k.get("warm_start")) or real(*a, **k))
     cube = synthetic_cube(16, 32, 32, seed=2)
     for warm in (True, False):
         asked.clear()

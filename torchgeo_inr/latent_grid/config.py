@@ -72,7 +72,7 @@ class LatentConfig:
 
 
 def auto_config(bpppb: float, bands: int, height: int, width: int, side_share: float = 0.35,
-                compact: bool = True, skip: bool = False) -> LatentConfig:
+                compact: bool = True, warm_start: bool = False) -> LatentConfig:
     """Sizes per rate: more components and more full-resolution channels as the budget grows.
 
     The component count follows PCA + JPEG2000's own rule (96 * bpppb**0.6);
@@ -115,17 +115,17 @@ def auto_config(bpppb: float, bands: int, height: int, width: int, side_share: f
     did better; at 2,000 steps 49.94 -> 49.64 dB, SAM 0.63 -> 0.39 degrees);
     q1 44.04 -> 44.15 at 0.5. Whole-scene sizes are unchanged.
 
-    ``skip``: the fit will warm-start (:mod:`~torchgeo_inr.latent_grid.warm_start`; the whole-scene codec, not
-    archive networks). From ``NARROW_FROM_BPPPB`` up its synthesis is then ``NARROW_HIDDEN`` wide once the
-    sizes are chosen (at least as wide as the components beyond ``MAX_CHANNELS``, which no skipped channel
-    can carry): the skipped channels carry the leading components, and a synthesis as wide as the basis
-    cost more bytes than it earned. Per-band PSNR, 1,000 steps, one torch thread, the widths the rule gave
-    before -> 32 -> 24: Indian Pines' quadrant q2 at 2.0 bpppb 52.87 (131) -> 54.03 -> 54.11 dB (16: 54.11,
-    48: 53.89, 80: 53.57), q0 at 2.0 51.88 (131) -> 52.81 -> 52.89, the 56 x 56 sample at 2.0 51.59 (84) ->
-    52.48 -> 52.60; q2 2.0 at 5,000 steps 53.32 -> 54.16 -> 54.27. Below 2.0 it was not a gain: at 1.0 the
-    synthesis earns its bytes (q0, width 86 -> 36 / 60: 48.66 -> 48.40 / 48.55 dB; q2 49.74 -> 49.57 at 32),
-    so the rule keeps the wide one there (no rate between 1.0 and 2.0 was measured). Spending the freed
-    bytes on more skipped channels instead (146 components, 128 skipped, width 32) gave q2 2.0 53.69 dB.
+    ``warm_start``: the fit will start from skipped channels (:mod:`~torchgeo_inr.latent_grid.warm_start`; the
+    whole-scene codec, not archive networks). From ``NARROW_FROM_BPPPB`` up its synthesis is then ``NARROW_HIDDEN``
+    wide once the sizes are chosen (at least as wide as the components beyond ``MAX_CHANNELS``, which no skipped
+    channel can carry): the skipped channels carry the leading components, and a synthesis as wide as the basis cost
+    more bytes than it earned. Per-band PSNR, 1,000 steps, one torch thread, the widths the rule gave before -> 32
+    -> 24: Indian Pines' quadrant q2 at 2.0 bpppb 52.87 (131) -> 54.03 -> 54.11 dB (16: 54.11, 48: 53.89, 80:
+    53.57), q0 at 2.0 51.88 (131) -> 52.81 -> 52.89, the 56 x 56 sample at 2.0 51.59 (84) -> 52.48 -> 52.60; q2 2.0
+    at 5,000 steps 53.32 -> 54.16 -> 54.27. Below 2.0 it was not a gain: at 1.0 the synthesis earns its bytes (q0,
+    width 86 -> 36 / 60: 48.66 -> 48.40 / 48.55 dB; q2 49.74 -> 49.57 at 32), so the rule keeps the wide one there
+    (no rate between 1.0 and 2.0 was measured). Spending the freed bytes on more skipped channels instead (146
+    components, 128 skipped, width 32) gave q2 2.0 53.69 dB.
     """
     budget = bpppb * bands * height * width / 8.0
     components = max(1, min(bands, height * width, round(96 * bpppb**0.6)))
@@ -143,7 +143,7 @@ def auto_config(bpppb: float, bands: int, height: int, width: int, side_share: f
         channels = tuple(int(min(MAX_CHANNELS, max(1, round(c)))) for c in sizes)
         cfg = LatentConfig(int(components), channels, max(2, int(hidden)), tilt=not high_rate)
         if cfg.side_bytes(bands, compact) <= side_share * budget or (hidden <= 2 and full <= 1 and components == 1):
-            if skip and bpppb >= NARROW_FROM_BPPPB:
+            if warm_start and bpppb >= NARROW_FROM_BPPPB:
                 cfg = replace(cfg, hidden=min(cfg.hidden, max(NARROW_HIDDEN, components - MAX_CHANNELS)))
             return cfg
         if boost > least_boost:  # the full-resolution channels beyond the rule's first, down to what the rate needs
