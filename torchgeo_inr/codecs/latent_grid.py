@@ -152,8 +152,7 @@ class LatentGridCodec(TorchCodec):
             torch.manual_seed(self.seed)
             return encode_chunk(self, scene, target, finish, device, progress, t0)
         bands, height, width = scene.shape
-        cfg = auto_config(target.bpppb, bands, height, width, compact=self.context,
-                          warm_start=self.warm_start)
+        cfg = auto_config(target.bpppb, bands, height, width, compact=self.context, warm_start=self.warm_start)
         if self.components:
             cfg = replace(cfg, components=min(int(self.components), bands, height * width))
         torch.manual_seed(self.seed)
