@@ -16,6 +16,12 @@ right; 73 x 73, overlapping by one row and column) and the built-in 56 x 56
 sample (``sample``): a choice that helps one view and hurts the others is not
 a gain. Each view gets its own table and files in ``OUT/VIEW``. ``--steps``
 sets every neural codec's step budget (default: each codec's own).
+
+A full table takes hours on a CPU at the codecs' own budgets. Stopped (Ctrl-C)
+and run again with ``--resume``, it reuses every encode that finished, as long
+as the package's code, the options, the device and the scene are the same
+(a record beside each stream says so); each stream is decoded in a fresh
+process and measured again, and its encode seconds are the first run's.
 """
 
 from __future__ import annotations
@@ -62,6 +68,8 @@ def main() -> None:
     parser.add_argument("--device", help="torch device for neural codecs (default: the codec's choice)")
     parser.add_argument("--views", default="whole", help=f"comma-separated views of the scene: {', '.join(VIEWS)} (default whole)")
     parser.add_argument("--steps", type=int, help="step budget of every neural codec (default: each codec's own)")
+    parser.add_argument("--resume", action="store_true",
+                        help="reuse the encodes a stopped run left in --out (same code, options, device, scene)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args()
     views = args.views.split(",")
@@ -75,7 +83,7 @@ def main() -> None:
         part = view(scene, name)
         out = args.out if views == ["whole"] else args.out / name
         results = run_table(part, args.codecs, args.rates, out, device=args.device, progress=not args.no_progress,
-                            options=fit_budgets(args.codecs, args.steps))
+                            options=fit_budgets(args.codecs, args.steps), resume=args.resume)
         print(f"## {name}: {part.shape[1]} x {part.shape[2]}\n\n{format_table(results)}\n")
         paths = save_results(part, results, out, title=f"Indian Pines ({name})")
         print(f"wrote {', '.join(str(p) for p in paths)}\n")

@@ -170,6 +170,13 @@ def test_demo(tmp_path, capsys):
     assert [row["target"] for row in rows] == ["0.001", "0.5"]
     assert float(rows[1]["psnr_band"]) > 30 and float(rows[1]["decode_s"]) > 0
 
+    refused = run_error(capsys, argv)
+    assert "pass --force" in refused and "--resume" in refused
+    assert main(argv + ["--force"]) == 0  # into a folder an earlier demo filled: its decoded cubes are replaced
+    assert f"| {CODEC} | 0.5 | 0.4" in capsys.readouterr().out
+    assert main(argv + ["--resume"]) == 0
+    assert "resumed: encoded by an earlier run" in capsys.readouterr().out
+
 
 def test_demo_gives_neural_codecs_a_step_budget(tmp_path, capsys):
     from torchgeo_inr.benchmark import fit_budgets

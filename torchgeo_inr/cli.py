@@ -186,7 +186,7 @@ def cmd_demo(args) -> None:
     start = time.perf_counter()
     scene = load_sample()
     results = run_table(scene, args.codecs, args.rates, args.out, device=args.device, progress=not args.no_progress,
-                        options=fit_budgets(args.codecs, args.steps, args.seconds))  # fmt: skip
+                        options=fit_budgets(args.codecs, args.steps, args.seconds), resume=args.resume)  # fmt: skip
     print(format_table(results))
     paths = save_results(scene, results, args.out, title="Indian Pines sample")
     print(f"\nstreams, decoded cubes, {', '.join(p.name for p in paths)} are in {args.out}")
@@ -259,6 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"training steps of each neural encode (default {DEMO_STEPS}; the codecs' own are thousands)")
     p.add_argument("--seconds", type=float,
                    help="optional wall-clock cap of each neural fit (the report says when it bites)")  # fmt: skip
+    p.add_argument("--resume", action="store_true",
+                   help="in a folder a stopped demo left, reuse the encodes it finished (same code, options, device)")
     device(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
@@ -286,8 +288,9 @@ def _refuse_overwrite(args) -> None:
             raise SceneError(f"{out} exists; pass --force to replace it")
     out_dir = getattr(args, "out", None)
     if args.command == "demo" and out_dir and Path(out_dir).is_dir() and any(Path(out_dir).iterdir()):
-        if not getattr(args, "force", False):
-            raise SceneError(f"{out_dir} is not empty; pass --force to write the demo's files into it")
+        if not (getattr(args, "force", False) or getattr(args, "resume", False)):
+            raise SceneError(f"{out_dir} is not empty; pass --force to write the demo's files into it, or --resume "
+                             "to finish a stopped demo there")
 
 
 def main(argv=None) -> int:
