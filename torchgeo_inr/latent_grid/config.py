@@ -126,6 +126,15 @@ def auto_config(bpppb: float, bands: int, height: int, width: int, side_share: f
     width 86 -> 36 / 60: 48.66 -> 48.40 / 48.55 dB; q2 49.74 -> 49.57 at 32), so the rule keeps the wide one there
     (q0 at 1.5, measured after: 50.53 dB at 24 against 50.48 at 109, about even). Spending the freed bytes on more
     skipped channels instead (146 components, 128 skipped, width 32) gave q2 2.0 53.69 dB.
+
+    With ``warm_start`` the full-resolution channels, the skipped ones, are also one per ``LATENT_BITS`` of a
+    pixel's budget from the start (what the loop shrinks small scenes' to), not one per component: the
+    components beyond them come from the synthesis, which predicts them from every latent for fewer bytes than
+    planes of their own cost. Whole Indian Pines, per-band PSNR, 1,000 steps, one torch thread, one per
+    component -> this rule: 0.5 bpppb 47.52 (63 channels) -> 47.87 (25); 1.0 50.33 (96; at 0.9989 bpppb) ->
+    50.32 (50; at 0.9667); 2.0 54.21 (128) -> 54.34 (100); at 2.0 with 131 components (the quadrants' count)
+    54.36 with 100 channels, 54.23 with 80, and 102 or 116 components all skipped 54.22 / 54.23. Its quadrants
+    and the 56 x 56 sample had these sizes already.
     """
     budget = bpppb * bands * height * width / 8.0
     components = max(1, min(bands, height * width, round(96 * bpppb**0.6)))
@@ -138,6 +147,8 @@ def auto_config(bpppb: float, bands: int, height: int, width: int, side_share: f
     # a full-resolution latent carries a few bits at most (training grows latents slowly): at least a
     # channel per LATENT_BITS of each pixel's budget keeps the budget spendable
     least_boost = min(boost, max(1.0, bpppb * bands / LATENT_BITS / full))
+    if warm_start:  # full-resolution channels are skipped ones; the synthesis predicts the other components
+        boost = least_boost
     while True:
         sizes = [full * boost] + [full * s for s in shares[1:levels]]
         channels = tuple(int(min(MAX_CHANNELS, max(1, round(c)))) for c in sizes)
