@@ -144,8 +144,9 @@ def run_one(
 def run_record(scene: Scene, codec: str, rate: float, device: str, options: dict | None) -> dict:
     """What must match for an earlier encode to stand in for this one: the code (:func:`source_fingerprint`,
     the codec's own module included, for plugins), the codec, rate, options and device, and the scene."""
-    digest = hashlib.sha256(scene.to_numpy().tobytes())
-    digest.update(repr((scene.shape, str(scene.to_numpy().dtype))).encode())
+    cube = scene.to_numpy()
+    digest = hashlib.sha256(cube.tobytes())
+    digest.update(repr((cube.shape, str(cube.dtype))).encode())
     if scene.mask is not None:
         digest.update(np.ascontiguousarray(scene.mask).tobytes())
     return {

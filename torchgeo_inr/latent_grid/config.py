@@ -133,8 +133,8 @@ def auto_config(bpppb: float, bands: int, height: int, width: int, side_share: f
     planes of their own cost. Whole Indian Pines, per-band PSNR, 1,000 steps, one torch thread, one per
     component -> this rule: 0.5 bpppb 47.52 (63 channels) -> 47.87 (25); 1.0 50.33 (96; at 0.9989 bpppb) ->
     50.32 (50; at 0.9667); 2.0 54.21 (128) -> 54.34 (100); at 2.0 with 131 components (the quadrants' count)
-    54.36 with 100 channels, 54.23 with 80, and 102 or 116 components all skipped 54.22 / 54.23. Its quadrants
-    and the 56 x 56 sample had these sizes already.
+    54.36 with 100 channels, 54.23 with 80, and 102 or 116 components all skipped 54.22 / 54.23. Indian Pines'
+    quadrants and the 56 x 56 sample had these sizes already.
     """
     budget = bpppb * bands * height * width / 8.0
     components = max(1, min(bands, height * width, round(96 * bpppb**0.6)))
