@@ -145,7 +145,7 @@ def test_high_rates_give_every_component_a_full_resolution_channel_and_no_tilt()
 
 
 
-def test_high_rates_with_a_warm_start_narrow_the_synthesis_and_keep_its_sizes():
+def test_high_rates_with_a_warm_start_narrow_the_synthesis_and_keep_its_components():
     """Where the warm start's skipped channels carry the leading components, a synthesis as wide as the basis cost
     more bytes than it earned (q2 at 2.0 bpppb, 1,000 steps: 52.87 -> 54.11 dB). Archive networks (no skip) keep the
     wide one; below ``NARROW_FROM_BPPPB`` nothing changes."""
