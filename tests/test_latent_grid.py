@@ -1,5 +1,7 @@
 """The ``latent-grid`` codec and its model, on tiny synthetic scenes (CPU, seconds)."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,13 @@ from torchgeo_inr import bitstream, compress, metrics
 from torchgeo_inr.codecs.latent_grid import LatentData, LatentGridCodec
 from torchgeo_inr.errors import BitstreamError, RateError
 from torchgeo_inr.latent_grid import config
-from torchgeo_inr.latent_grid.config import LATENT_BITS, MAX_CHANNELS, NARROW_HIDDEN, auto_config
+from torchgeo_inr.latent_grid.config import (
+    LATENT_BITS,
+    MAX_CHANNELS,
+    NARROW_HIDDEN,
+    NARROW_WEIGHT_SHARE,
+    auto_config,
+)
 from torchgeo_inr.latent_grid.side_coding import unpack_bands
 from torchgeo_inr.latent_grid.spectral import MAX_TILT, peak_normalise, principal_basis, truncation_tilt
 from torchgeo_inr.scene import Scene
@@ -147,16 +155,22 @@ def test_high_rates_give_every_component_a_full_resolution_channel_and_no_tilt()
 
 def test_high_rates_with_a_warm_start_narrow_the_synthesis_and_keep_its_components():
     """Where the warm start's skipped channels carry the leading components, a synthesis as wide as the basis cost
-    more bytes than it earned (q2 at 2.0 bpppb, 1,000 steps: 52.87 -> 54.11 dB). Archive networks (no skip) keep the
-    wide one; below ``NARROW_FROM_BPPPB`` nothing changes."""
+    more bytes than it earned (q2 at 2.0 bpppb, 1,000 steps: 52.87 -> 54.11 dB); its width is what a share of the
+    budget pays for, so the whole scene's is wider than its quadrant's (24 there: 54.34 dB, 64: 54.61). Archive
+    networks (no skip) keep the wide one; below ``NARROW_FROM_BPPPB`` nothing changes."""
     for height in (145, 73):
         wide = auto_config(2.0, 200, height, height)
         narrow = auto_config(2.0, 200, height, height, warm_start=True)
-        assert wide.hidden >= wide.components and narrow.hidden == NARROW_HIDDEN
+        budget = 2.0 * 200 * height * height / 8
+        assert wide.hidden >= wide.components > narrow.hidden >= NARROW_HIDDEN
         assert (narrow.components, narrow.channels[1:]) == (wide.components, wide.channels[1:])
         assert narrow.side_bytes(200) < wide.side_bytes(200)
+        assert narrow.hidden == NARROW_HIDDEN or narrow.weight_values() <= NARROW_WEIGHT_SHARE * budget
+        assert replace(narrow, hidden=narrow.hidden + 1).weight_values() > NARROW_WEIGHT_SHARE * budget
+    whole, quadrant = (auto_config(2.0, 200, h, h, warm_start=True).hidden for h in (145, 73))
+    assert whole > 2 * NARROW_HIDDEN and quadrant == NARROW_HIDDEN
     # components no skipped channel can carry (beyond MAX_CHANNELS) are the synthesis's alone: it keeps their rank
-    high = auto_config(4.0, 200, 145, 145, warm_start=True)
+    high = auto_config(4.0, 200, 73, 73, warm_start=True)
     assert high.components - MAX_CHANNELS > NARROW_HIDDEN and high.hidden == high.components - MAX_CHANNELS
     for bpppb in (0.05, 0.2, 0.5, 1.0):
         for height in (145, 73, 56):
@@ -375,3 +389,37 @@ def test_an_over_budget_stream_takes_the_cheaper_knob():
     assert both[3] is not None and len(both[3]) <= budget
     assert both[2][1] > 1.0 and both[2][0] == 0.0  # a coarser step, no dead zone
     assert both[0] > dead_zone_only[0]
+
+
+def test_a_stream_in_range_spends_the_rest_of_its_budget_where_a_finer_step_measures_better(monkeypatch):
+    """A stream in [0.9, 1] of its budget but under ``SPEND_TO`` of it is measured beside a finer rounding step
+    that spends the rest, and the better kept (Indian Pines, whole scene at 2.0 bpppb: +0.13 dB on 5% more
+    bytes); where the finer step measures no better the plain stream stays."""
+    from torchgeo_inr.codecs import latent_grid as latent_grid_codec
+    from torchgeo_inr.codecs.latent_grid_stream import write_stream
+    from torchgeo_inr.latent_grid.fit import RateDistortionLoss
+    from torchgeo_inr.quantize import fake_quant
+    from torchgeo_inr.ratecontrol import Target
+
+    scene, data, model, _, codec, finish = _small_fit((12, 2), 30.0)
+    with torch.no_grad():  # the scene the unrounded latents would give: finer rounding is closer to it
+        params = {n: fake_quant(p, codec.weight_bits) for n, p in model.decoder_state().items()}
+        ideal = model.synthesize([z.detach() for z in model.latents], params)
+    loss = RateDistortionLoss(data.basis, data.basis.T @ ideal.reshape(ideal.shape[0], -1), scene.data.size)
+
+    def stream(deadzone=0.0, step=1.0):
+        return write_stream(model, data.basis_packed, data.band_sections, codec.weight_bits, finish, deadzone, step)
+
+    plain = len(stream())
+    budget = int(plain / 0.96)
+    target = Target(8 * budget / scene.data.size, None, scene.data.size)
+    assert target.min_bytes <= plain < latent_grid_codec.SPEND_TO * budget
+    psnr, size, (deadzone, step), data_out = codec._last_knob(model, loss, stream, target, "cpu", step_gain=1.5)
+    assert deadzone == 0.0 and step < 1.0
+    assert latent_grid_codec.SPEND_TO * budget <= size == len(data_out) <= budget
+    plain_psnr = codec._last_knob(model, loss, stream, target, "cpu", step_gain=1.0)[0]  # no finer step allowed
+    assert psnr > plain_psnr
+
+    monkeypatch.setattr(loss, "psnr", lambda coeffs: 40.0)  # a finer step measures no better: the plain stream
+    kept = codec._last_knob(model, loss, stream, target, "cpu", step_gain=1.5)
+    assert kept[1] == plain and kept[2] == (0.0, 1.0)

@@ -20,9 +20,11 @@ HIGH_RATE_BPPPB = 0.5
 #: Synthesis width per basis component (see :func:`auto_config`).
 HIDDEN_PER_COMPONENT = 1.75
 #: From this rate up, where the warm start's skip carries the leading components (the whole-scene codec), the
-#: synthesis is at most ``NARROW_HIDDEN`` wide (see :func:`auto_config`).
+#: synthesis is as wide as ``NARROW_WEIGHT_SHARE`` of the budget pays for, at least ``NARROW_HIDDEN`` and at most
+#: the wide rule's width (see :func:`auto_config`).
 NARROW_FROM_BPPPB = 1.5
 NARROW_HIDDEN = 24
+NARROW_WEIGHT_SHARE = 0.025
 #: Bits one full-resolution latent can carry, about: with fewer channels than a pixel's budget over this, the
 #: fit could not spend it (73 x 73 at 1.0 bpppb, 32 channels: its rate weight fell to 0.08).
 LATENT_BITS = 4.0
@@ -116,16 +118,20 @@ def auto_config(bpppb: float, bands: int, height: int, width: int, side_share: f
     q1 44.04 -> 44.15 at 0.5. Whole-scene sizes are unchanged.
 
     ``warm_start``: the fit will start from skipped channels (:mod:`~torchgeo_inr.latent_grid.warm_start`; the
-    whole-scene codec, not archive networks). From ``NARROW_FROM_BPPPB`` up its synthesis is then ``NARROW_HIDDEN``
-    wide once the sizes are chosen (at least as wide as the components beyond ``MAX_CHANNELS``, which no skipped
-    channel can carry): the skipped channels carry the leading components, and a synthesis as wide as the basis cost
-    more bytes than it earned. Per-band PSNR, 1,000 steps, one torch thread, the widths the rule gave before -> 32
-    -> 24: Indian Pines' quadrant q2 at 2.0 bpppb 52.87 (131) -> 54.03 -> 54.11 dB (16: 54.11, 48: 53.89, 80:
-    53.57), q0 at 2.0 51.88 (131) -> 52.81 -> 52.89, the 56 x 56 sample at 2.0 51.59 (84) -> 52.48 -> 52.60; q2 2.0
-    at 5,000 steps 53.32 -> 54.16 -> 54.27. Below 2.0 it was not a gain: at 1.0 the synthesis earns its bytes (q0,
-    width 86 -> 36 / 60: 48.66 -> 48.40 / 48.55 dB; q2 49.74 -> 49.57 at 32), so the rule keeps the wide one there
-    (q0 at 1.5, measured after: 50.53 dB at 24 against 50.48 at 109, about even). Spending the freed bytes on more
-    skipped channels instead (146 components, 128 skipped, width 32) gave q2 2.0 53.69 dB.
+    whole-scene codec, not archive networks). From ``NARROW_FROM_BPPPB`` up its synthesis is then narrowed once the
+    sizes are chosen, to what ``NARROW_WEIGHT_SHARE`` of the budget pays for (:func:`narrow_width`): the skipped
+    channels carry the leading components, and a synthesis as wide as the basis cost more bytes than it earned.
+    Per-band PSNR, 1,000 steps, one torch thread, the widths the rule gave before -> 32 -> 24: Indian Pines'
+    quadrant q2 at 2.0 bpppb 52.87 (131) -> 54.03 -> 54.11 dB (16: 54.11, 48: 53.89, 80: 53.57), q0 at 2.0 51.88
+    (131) -> 52.81 -> 52.89, the 56 x 56 sample at 2.0 51.59 (84) -> 52.48 -> 52.60; q2 2.0 at 5,000 steps 53.32 ->
+    54.16 -> 54.27. Below 2.0 it was not a gain: at 1.0 the synthesis earns its bytes (q0, width 86 -> 36 / 60:
+    48.66 -> 48.40 / 48.55 dB; q2 49.74 -> 49.57 at 32), so the rule keeps the wide one there (q0 at 1.5, measured
+    after: 50.53 dB at 24 against 50.48 at 109, about even). Spending the freed bytes on more skipped channels
+    instead (146 components, 128 skipped, width 32) gave q2 2.0 53.69 dB. A fixed width of 24 was too narrow for the
+    whole scene, four times the pixels over which the weights' bytes spread: at 2.0 bpppb, 1,000 steps, one thread,
+    24 / 48 / 64 / 96 / 255 (the wide rule's) gave 54.34 / 54.53 / 54.61 / 54.42 / 53.73 dB, the weights 0.9 / 1.8 /
+    2.4 / 3.9 / 13.9% of the budget (255 with the budget's rest spent on a finer step, worth +0.13 dB at 24); q2's best
+    widths, 16 and 24 (54.11 both; 32 54.03), are 2.4 and 3.4% of its budget.
 
     With ``warm_start`` the full-resolution channels, the skipped ones, are also one per ``LATENT_BITS`` of a
     pixel's budget from the start (what the loop shrinks small scenes' to), not one per component: the
@@ -155,7 +161,7 @@ def auto_config(bpppb: float, bands: int, height: int, width: int, side_share: f
         cfg = LatentConfig(int(components), channels, max(2, int(hidden)), tilt=not high_rate)
         if cfg.side_bytes(bands, compact) <= side_share * budget or (hidden <= 2 and full <= 1 and components == 1):
             if warm_start and bpppb >= NARROW_FROM_BPPPB:
-                cfg = replace(cfg, hidden=min(cfg.hidden, max(NARROW_HIDDEN, components - MAX_CHANNELS)))
+                cfg = replace(cfg, hidden=narrow_width(cfg, budget))
             return cfg
         if boost > least_boost:  # the full-resolution channels beyond the rule's first, down to what the rate needs
             boost = max(least_boost, boost * 0.85)
@@ -172,6 +178,16 @@ def auto_config(bpppb: float, bands: int, height: int, width: int, side_share: f
             components = max(4, int(components * 0.9))
         else:
             hidden, full, components = max(2.0, hidden * 0.8), max(1.0, full * 0.8), max(1, int(components * 0.8))
+
+
+def narrow_width(cfg: LatentConfig, budget: float) -> int:
+    """The synthesis width for a warm-started fit from ``NARROW_FROM_BPPPB`` up: the widest whose weights (about
+    a byte each) take at most ``NARROW_WEIGHT_SHARE`` of the ``budget`` bytes, at least ``NARROW_HIDDEN`` (and as
+    wide as the components beyond ``MAX_CHANNELS``, which no skipped channel can carry), at most ``cfg.hidden``."""
+    width = max(NARROW_HIDDEN, cfg.components - MAX_CHANNELS)
+    while width < cfg.hidden and replace(cfg, hidden=width + 1).weight_values() <= NARROW_WEIGHT_SHARE * budget:
+        width += 1
+    return min(width, cfg.hidden)
 
 
 def decoder_shapes(cfg: LatentConfig) -> dict[str, tuple[int, ...]]:
