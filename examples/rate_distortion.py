@@ -16,6 +16,11 @@ right; 73 x 73, overlapping by one row and column) and the built-in 56 x 56
 sample (``sample``): a choice that helps one view and hurts the others is not
 a gain. Each view gets its own table and files in ``OUT/VIEW``. ``--steps``
 sets every neural codec's step budget (default: each codec's own).
+``--view-codecs VIEWS=CODECS`` (repeatable) gives views codecs of their own,
+so one run holds a whole comparison, e.g. issue 15's (hours on two cores)::
+
+    python examples/rate_distortion.py --views whole,q0,q1,q2,q3 --rates 0.05,0.1,0.2,0.5,1.0,2.0 \
+        --codecs latent-grid,pca-jpeg2000,hiner,jpeg2000 --view-codecs q0,q1,q2,q3=latent-grid,pca-jpeg2000
 
 A full table takes hours on a CPU at the codecs' own budgets. Stopped (Ctrl-C)
 and run again with ``--resume``, it reuses every encode that finished, as long
@@ -67,14 +72,19 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("out/rate_distortion"), help="output folder (default ./out/rate_distortion)")
     parser.add_argument("--device", help="torch device for neural codecs (default: the codec's choice)")
     parser.add_argument("--views", default="whole", help=f"comma-separated views of the scene: {', '.join(VIEWS)} (default whole)")
+    parser.add_argument("--view-codecs", type=parse_view_codecs, action="append", default=[],
+                        metavar="VIEWS=CODECS", help="these views run these codecs instead of --codecs (repeatable)")
     parser.add_argument("--steps", type=int, help="step budget of every neural codec (default: each codec's own)")
     parser.add_argument("--resume", action="store_true",
                         help="reuse the encodes a stopped run left in --out (same code, options, device, scene)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args()
     views = args.views.split(",")
-    if unknown := set(views) - set(VIEWS):
+    per_view = {name: codecs for names, codecs in args.view_codecs for name in names}
+    if unknown := (set(views) | set(per_view)) - set(VIEWS):
         parser.error(f"unknown views {sorted(unknown)}; choose from {', '.join(VIEWS)}")
+    if idle := set(per_view) - set(views):
+        parser.error(f"--view-codecs names views not in --views: {sorted(idle)}")
 
     # The .mat file carries no wavelengths; the preview needs them to pick its RGB bands.
     scene = replace(read_mat(args.data, VARIABLE), wavelengths=indian_pines_wavelengths())
@@ -82,11 +92,20 @@ def main() -> None:
     for name in views:
         part = view(scene, name)
         out = args.out if views == ["whole"] else args.out / name
-        results = run_table(part, args.codecs, args.rates, out, device=args.device, progress=not args.no_progress,
-                            options=fit_budgets(args.codecs, args.steps), resume=args.resume)
+        codecs = per_view.get(name, args.codecs)
+        results = run_table(part, codecs, args.rates, out, device=args.device, progress=not args.no_progress,
+                            options=fit_budgets(codecs, args.steps), resume=args.resume)
         print(f"## {name}: {part.shape[1]} x {part.shape[2]}\n\n{format_table(results)}\n")
         paths = save_results(part, results, out, title=f"Indian Pines ({name})")
         print(f"wrote {', '.join(str(p) for p in paths)}\n")
+
+
+def parse_view_codecs(text: str) -> tuple[list[str], list[str]]:
+    """``"q0,q1=latent-grid,pca-jpeg2000"`` -> (views, codecs); an argparse ``type=``."""
+    views, sep, codecs = text.partition("=")
+    if not sep or not views.strip() or not parse_codecs(codecs):
+        raise argparse.ArgumentTypeError(f"expected VIEWS=CODECS (e.g. q0,q1=latent-grid,pca-jpeg2000), got {text!r}")
+    return [v.strip() for v in views.split(",") if v.strip()], parse_codecs(codecs)
 
 
 def view(scene, name: str):

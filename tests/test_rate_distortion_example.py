@@ -1,0 +1,41 @@
+"""``examples/rate_distortion.py`` on a tiny stand-in for Indian Pines: views get codecs of their own."""
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import scipy.io
+from conftest import synthetic_cube
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "rate_distortion.py"
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(EXAMPLE), *args], capture_output=True, text=True)
+
+
+def _codecs(table: Path) -> list[str]:
+    with table.open() as f:
+        return [row["codec"] for row in csv.DictReader(f)]
+
+
+def test_view_codecs_give_views_their_own_codecs(tmp_path):
+    """One run holds a whole comparison (issue 15's: four codecs on the scene, two on its quadrants)."""
+    mat = tmp_path / "Indian_pines_corrected.mat"
+    cube = synthetic_cube(bands=200, height=32, width=32)  # the example's preview knows Indian Pines' 200 bands
+    scipy.io.savemat(mat, {"indian_pines_corrected": cube.transpose(1, 2, 0)})
+    out = tmp_path / "rd"
+    done = _run("--data", str(mat), "--codecs", "jpeg2000", "--views", "whole,q0,q3", "--rates", "0.5",
+                "--view-codecs", "q0,q3=pca-jpeg2000", "--out", str(out), "--no-progress")
+    assert done.returncode == 0, done.stderr
+    assert _codecs(out / "whole" / "results.csv") == ["jpeg2000"]
+    for name in ("q0", "q3"):
+        assert _codecs(out / name / "results.csv") == ["pca-jpeg2000"]
+        assert (out / name / "pca-jpeg2000_0.5bpppb.inr").stat().st_size > 0
+
+    for bad, message in ((["--view-codecs", "q0"], "expected VIEWS=CODECS"),
+                         (["--view-codecs", "q1=jpeg2000"], "not in --views"),
+                         (["--view-codecs", "q9=jpeg2000", "--views", "q9"], "unknown views")):
+        refused = _run("--data", str(mat), "--out", str(out), *bad)
+        assert refused.returncode == 2 and message in refused.stderr
