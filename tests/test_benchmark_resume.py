@@ -86,3 +86,20 @@ def test_a_resume_encodes_again_what_no_longer_matches(tmp_path, encodes):
 def test_the_source_fingerprint_covers_the_package():
     fingerprint = benchmark.source_fingerprint()
     assert len(fingerprint) == 64 and fingerprint == benchmark.source_fingerprint()
+
+
+def test_ctrl_c_in_a_fit_stops_the_table_and_leaves_no_record(tmp_path, monkeypatch, encodes):
+    """A fit that Ctrl-C stops keeps what it has (``stopped == "interrupted"``); a table must not take that cut
+    encode for a finished one (a resume would reuse it) nor go on to the next run."""
+    real = benchmark.encode_with_report
+
+    def interrupted(*args, **kwargs):
+        encoded = real(*args, **kwargs)
+        encoded.report.stopped = "interrupted"
+        return encoded
+
+    monkeypatch.setattr(benchmark, "encode_with_report", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        benchmark.run_table(_scene(), ["siren"], (2.0, 1.0), tmp_path, progress=False,
+                            options={"siren": {"steps": 30, "seed": 1}})  # fmt: skip
+    assert encodes == [2.0] and not list(tmp_path.glob("siren_*"))  # 1.0 never started; no stream, no record

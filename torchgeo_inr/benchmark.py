@@ -126,6 +126,8 @@ def run_one(
             return result
         result.encode_s = time.perf_counter() - start
         result.steps, result.stopped = encoded.report.steps, encoded.report.stopped
+        if result.stopped == "interrupted":  # Ctrl-C in the fit, which kept what it had: the table stops here,
+            raise KeyboardInterrupt         # and no record says this cut encode was a finished one
         if result.stopped == "time":
             result.note = "fit cut short by its wall-clock cap"
         stream.write_bytes(encoded.data)
