@@ -259,18 +259,19 @@ class LatentGridCodec(TorchCodec):
                 grids = model.grids_from_symbols([q.cpu().numpy() for q in model.symbols(deadzone, step)], device)
                 return loss.psnr(model.synthesize(grids, params, model.skip_step * step))
 
+        def rounded(step: float, data: bytes):  # a candidate with no dead zone
+            return quality(0.0, step), len(data), (0.0, step), data
+
         plain = stream(0.0, 1.0)
         if len(plain) <= target.max_bytes:
             if step_gain <= 1.0 or len(plain) >= SPEND_TO * target.max_bytes:
-                return quality(0.0, 1.0), len(plain), (0.0, 1.0), plain
+                return rounded(1.0, plain)
             in_range = len(plain) >= target.min_bytes  # then spend the rest, where it measures better
             aim = target.max_bytes if in_range else (target.min_bytes + target.max_bytes) // 2
             knob, data = fit_bytes(lambda k: stream(0.0, 2.0**-k), 0.0, math.log2(step_gain), aim,
                                    close_enough=SPEND_TO if in_range else 0.98)
-            finer = quality(0.0, 2.0**-knob), len(data), (0.0, 2.0**-knob), data
-            if not in_range:
-                return finer
-            return max((quality(0.0, 1.0), len(plain), (0.0, 1.0), plain), finer, key=lambda c: c[0])  # ties: plain
+            finer = rounded(2.0**-knob, data)
+            return max(rounded(1.0, plain), finer, key=lambda c: c[0]) if in_range else finer  # ties: plain
         # (setting of a knob in [0, end], end): more knob, more bytes, as fit_bytes wants
         knobs = [(lambda k: (DEADZONE_MAX - k, 1.0), DEADZONE_MAX)]
         if step_gain > 1.0:
