@@ -150,7 +150,7 @@ def auto_config(bpppb: float, bands: int, height: int, width: int, side_share: f
     quadrants and the 56 x 56 sample had these sizes already.
     """
     budget = bpppb * bands * height * width / 8.0
-    components = rule_components = max(1, min(bands, height * width, round(96 * bpppb**0.6)))
+    components = rule_components = component_rule(bpppb, bands, height * width)
     levels = int(max(1, min(7, math.floor(math.log2(max(1, min(height, width)))) + 1)))
     high_rate = bpppb >= HIGH_RATE_BPPPB
     full = max(2.0, 12 * (bpppb / 0.2) ** 0.6)
@@ -203,14 +203,19 @@ def richer_basis(cfg: LatentConfig, bpppb: float, bands: int, pixels: int, side_
     there). Per-band PSNR, 5,000 steps, one thread, the rule's basis -> richer: 0.05 42.74 (16 components) ->
     42.87 (24), 0.1 44.39 (24, two threads) -> 44.70 (36), 0.2 45.74 (37, two threads) -> 46.08 (55), 0.5 48.21
     (63, two threads) -> 48.53 (80) / 48.69 (95). Scenes the side information shrinks (Indian Pines' quadrants,
-    the sample) keep their sizes: there a basis row is dear (q0 and q2 forced to 20 components at 0.05 bpppb lost
-    1.2 and 1.1 dB). Not taken from 1.0 bpppb up: there the rule's 96 components bound the whole scene at 60.25
-    dB against 50.55 reached, a tenth of the error.
+    the sample) keep their sizes: there a basis row is dear (at 0.05 bpppb, where the side bytes leave them 5
+    components, q0 and q2 forced to 20 lost 1.2 and 1.1 dB; q0 with 12 gained 0.10). Not taken from 1.0 bpppb
+    up: there the rule's 96 components bound the whole scene at 60.25 dB against 50.55 reached, a tenth of the
+    error.
     """
-    rate = min(RICHER_BASIS_RATE * bpppb, RICHER_BELOW_BPPPB)
-    components = min(cfg.hidden, bands, pixels, round(96 * rate**0.6))
-    richer = replace(cfg, components=max(cfg.components, components))
+    components = component_rule(min(RICHER_BASIS_RATE * bpppb, RICHER_BELOW_BPPPB), bands, pixels)
+    richer = replace(cfg, components=max(cfg.components, min(cfg.hidden, components)))
     return richer if richer.side_bytes(bands, compact) <= side_room else cfg
+
+
+def component_rule(bpppb: float, bands: int, pixels: int) -> int:
+    """PCA + JPEG2000's rule of thumb (96 * bpppb**0.6, fitted on AVIRIS scenes), at most the bands and pixels."""
+    return max(1, min(bands, pixels, round(96 * bpppb**0.6)))
 
 
 def narrow_width(cfg: LatentConfig, budget: float) -> int:
