@@ -1,5 +1,6 @@
 """The latent-grid fit's warm start: PCA + scalar quantisation, and the skip that carries it (CPU, seconds)."""
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ from conftest import synthetic_cube
 
 from torchgeo_inr import bitstream, compress, metrics
 from torchgeo_inr.codecs.latent_grid import LatentData
-from torchgeo_inr.errors import BitstreamError
+from torchgeo_inr.errors import BitstreamError, RateError
 from torchgeo_inr.latent_grid.fit import RateDistortionLoss
 from torchgeo_inr.latent_grid.config import LatentConfig
 from torchgeo_inr.latent_grid.model import LatentGridModel
@@ -127,7 +128,10 @@ def test_warm_started_latents_get_the_gentler_learning_rate(monkeypatch):
     for options, want in (({}, (fit.LATENT_LR, fit.WARM_LATENT_LR)), ({"warm_start": False}, (fit.LATENT_LR, None)),
                           ({"latent_lr": 0.2}, (0.2, None))):
         rates.clear()
-        compress.encode(cube, "latent-grid", bpppb=3.0, steps=20, progress=False, **options)
+        # 20 steps on a tiny scene may not land in the promised range (a float's rounding decides it); the fits'
+        # rates are what this test is about, and they are recorded by then
+        with contextlib.suppress(RateError):
+            compress.encode(cube, "latent-grid", bpppb=3.0, steps=20, progress=False, **options)
         assert rates and set(rates) == {want}  # every fit of the encode (rate control may ask more than once)
 
 
