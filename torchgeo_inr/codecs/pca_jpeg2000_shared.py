@@ -27,6 +27,7 @@ import numpy as np
 from .. import archive_network, bitstream
 from ..codec import Codec, Finish
 from ..errors import BitstreamError, RateError
+from ..latent_grid.config import component_rule
 from ..packing import header_number, pack_array, unpack_array
 from ..quantize import pack_state, unpack_state
 from ..ratecontrol import Target, fit_bytes
@@ -35,11 +36,6 @@ from . import j2k
 
 NETWORK_VERSION = 1
 _U16 = 65535.0
-
-
-def components_for(bpppb: float, bands: int, pixels: int) -> int:
-    """PCA + JPEG2000's rule of thumb (96 * bpppb**0.6), at most the bands and the pixels."""
-    return int(max(1, min(bands, pixels, round(96 * bpppb**0.6))))
 
 
 class _Network:
@@ -84,7 +80,7 @@ class SharedPCAJPEG2000Codec(Codec):
 
         bands = int(shape[0])
         flat = np.concatenate([t.data.reshape(bands, -1) for t in tiles], axis=1).astype(np.float64)
-        k = int(self.components) if self.components else components_for(bpppb, bands, int(np.prod(shape[1:])))
+        k = int(self.components) if self.components else component_rule(bpppb, bands, int(np.prod(shape[1:])))
         k = max(1, min(k, bands, flat.shape[1]))
         log2_scale, mean16, xc = peak_normalise(flat, truncation_tilt(flat, k) if k < bands else None)
         basis = principal_basis(xc, k)
@@ -95,7 +91,7 @@ class SharedPCAJPEG2000Codec(Codec):
     def _own_network(self, scene: Scene, target: Target) -> bytes:
         """Without an archive, a basis for this scene alone, fewer components until it takes at most half the budget."""
         bands = scene.bands
-        k = int(self.components) if self.components else components_for(target.bpppb, bands, scene.shape[1] * scene.shape[2])
+        k = int(self.components) if self.components else component_rule(target.bpppb, bands, scene.shape[1] * scene.shape[2])
         while True:
             blob = SharedPCAJPEG2000Codec(components=k).fit_network([scene], bpppb=target.bpppb, shape=scene.shape,
                                                                    chunks=1)

@@ -214,7 +214,8 @@ def richer_basis(cfg: LatentConfig, bpppb: float, bands: int, pixels: int, side_
 
 
 def component_rule(bpppb: float, bands: int, pixels: int) -> int:
-    """PCA + JPEG2000's rule of thumb (96 * bpppb**0.6, fitted on AVIRIS scenes), at most the bands and pixels."""
+    """PCA + JPEG2000's rule of thumb (96 * bpppb**0.6, fitted on AVIRIS scenes), at most the bands and pixels; here,
+    numpy-free, so that ``pca-jpeg2000``'s shared networks and this model's sizes read one rule."""
     return max(1, min(bands, pixels, round(96 * bpppb**0.6)))
 
 
