@@ -39,3 +39,23 @@ def test_view_codecs_give_views_their_own_codecs(tmp_path):
                          (["--view-codecs", "q9=jpeg2000", "--views", "q9"], "unknown views")):
         refused = _run("--data", str(mat), "--out", str(out), *bad)
         assert refused.returncode == 2 and message in refused.stderr
+
+
+def test_codec_rates_give_codecs_rates_of_their_own(tmp_path):
+    """A codec whose encode at high rates outlasts the time at hand (hiner as published on the whole scene) runs at
+    the rates it is given, the others at --rates, in one table."""
+    mat = tmp_path / "Indian_pines_corrected.mat"
+    scipy.io.savemat(mat, {"indian_pines_corrected": synthetic_cube(bands=200, height=32, width=32).transpose(1, 2, 0)})
+    out = tmp_path / "rd"
+    done = _run("--data", str(mat), "--codecs", "jpeg2000,pca-jpeg2000", "--rates", "0.2,0.5",
+                "--codec-rates", "pca-jpeg2000=0.5", "--out", str(out), "--no-progress")
+    assert done.returncode == 0, done.stderr
+    with (out / "results.csv").open() as f:
+        runs = [(row["codec"], float(row["target"])) for row in csv.DictReader(f)]
+    assert runs == [("jpeg2000", 0.2), ("jpeg2000", 0.5), ("pca-jpeg2000", 0.5)]
+
+    for bad, message in ((["--codec-rates", "hiner"], "expected CODECS=RATES"),
+                         (["--codec-rates", "hiner=0.1", "--codecs", "jpeg2000"], "no view runs"),
+                         (["--codec-rates", "jpeg2000=-1"], "rates must be positive")):
+        refused = _run("--data", str(mat), "--out", str(out), *bad)
+        assert refused.returncode == 2 and message in refused.stderr
