@@ -20,11 +20,16 @@ def _codecs(table: Path) -> list[str]:
         return [row["codec"] for row in csv.DictReader(f)]
 
 
+def _stand_in(folder: Path) -> Path:
+    """A tiny Indian_pines_corrected.mat (the example's preview knows Indian Pines' 200 bands)."""
+    mat = folder / "Indian_pines_corrected.mat"
+    scipy.io.savemat(mat, {"indian_pines_corrected": synthetic_cube(bands=200, height=32, width=32).transpose(1, 2, 0)})
+    return mat
+
+
 def test_view_codecs_give_views_their_own_codecs(tmp_path):
     """One run holds a whole comparison (issue 15's: four codecs on the scene, two on its quadrants)."""
-    mat = tmp_path / "Indian_pines_corrected.mat"
-    cube = synthetic_cube(bands=200, height=32, width=32)  # the example's preview knows Indian Pines' 200 bands
-    scipy.io.savemat(mat, {"indian_pines_corrected": cube.transpose(1, 2, 0)})
+    mat = _stand_in(tmp_path)
     out = tmp_path / "rd"
     done = _run("--data", str(mat), "--codecs", "jpeg2000", "--views", "whole,q0,q3", "--rates", "0.5",
                 "--view-codecs", "q0,q3=pca-jpeg2000", "--out", str(out), "--no-progress")
@@ -44,8 +49,7 @@ def test_view_codecs_give_views_their_own_codecs(tmp_path):
 def test_codec_rates_give_codecs_rates_of_their_own(tmp_path):
     """A codec whose encode at high rates outlasts the time at hand (hiner as published on the whole scene) runs at
     the rates it is given, the others at --rates, in one table."""
-    mat = tmp_path / "Indian_pines_corrected.mat"
-    scipy.io.savemat(mat, {"indian_pines_corrected": synthetic_cube(bands=200, height=32, width=32).transpose(1, 2, 0)})
+    mat = _stand_in(tmp_path)
     out = tmp_path / "rd"
     done = _run("--data", str(mat), "--codecs", "jpeg2000,pca-jpeg2000", "--rates", "0.2,0.5",
                 "--codec-rates", "pca-jpeg2000=0.5", "--out", str(out), "--no-progress")
