@@ -40,6 +40,7 @@ from threadpoolctl import threadpool_limits
 from .. import bitstream
 from ..codec import Codec, Finish
 from ..errors import BitstreamError, RateError
+from ..latent_grid.config import component_guess
 from ..metrics import psnr_per_band
 from ..packing import header_number, lzma_pack, lzma_unpack, pack_array, unpack_array
 from ..ratecontrol import Target
@@ -283,8 +284,7 @@ class PCAJPEG2000Codec(Codec):
         if self.components is not None:
             guesses = {max(1, min(limit, self.components))}
         else:
-            guess = 96.0 * bpppb**0.6  # fitted on AVIRIS scenes: 0.05 -> 16, 1.0 -> 96 components
-            guesses = {max(1, min(limit, round(guess * f))) for f in (0.7, 1.0, 1.4)}
+            guesses = {max(1, min(limit, round(component_guess(bpppb) * f))) for f in (0.7, 1.0, 1.4)}
         # Never so many that the basis and the side information leave the codestream under half the budget.
         most = max(guesses)
         if self._side_bytes(data, log2_scale, most) > room / 2:

@@ -213,10 +213,16 @@ def richer_basis(cfg: LatentConfig, bpppb: float, bands: int, pixels: int, side_
     return richer if richer.side_bytes(bands, compact) <= side_room else cfg
 
 
+def component_guess(bpppb: float) -> float:
+    """PCA + JPEG2000's rule of thumb for its basis size, 96 * bpppb**0.6 (fitted on AVIRIS scenes: 0.05 -> 16,
+    1.0 -> 96 components); here, numpy-free, so that ``pca-jpeg2000`` (which tries it scaled), its shared networks
+    and this model's sizes read one rule."""
+    return 96.0 * bpppb**0.6
+
+
 def component_rule(bpppb: float, bands: int, pixels: int) -> int:
-    """PCA + JPEG2000's rule of thumb (96 * bpppb**0.6, fitted on AVIRIS scenes), at most the bands and pixels; here,
-    numpy-free, so that ``pca-jpeg2000``'s shared networks and this model's sizes read one rule."""
-    return max(1, min(bands, pixels, round(96 * bpppb**0.6)))
+    """:func:`component_guess` rounded, at most the bands and pixels."""
+    return max(1, min(bands, pixels, round(component_guess(bpppb))))
 
 
 def narrow_width(cfg: LatentConfig, budget: float) -> int:
